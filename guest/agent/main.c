@@ -1,0 +1,142 @@
+/* forkbox-agent: PID 1 of every forkbox guest VM.
+ *
+ * Guest mode (PID 1): set the system up, start the Python worker, wait until
+ * it has imported numpy, listen on vsock, print "forkbox-agent: ready" (the
+ * host snapshots the VM right then) and serve the host.
+ *
+ * Host test modes (not PID 1, no system changes):
+ *   --test-worker   start the worker, wait for "ready", print the lines, exit 0
+ *   --serve-fd FD   start the worker, serve one request on the connected
+ *                   stream socket FD, exit (0 when the session completed)
+ *   --python PATH, --worker PATH override /usr/bin/python3 and
+ *                   /usr/lib/forkbox/worker.py. */
+#include "children.h"
+#include "log.h"
+#include "serve.h"
+#include "sysinit.h"
+#include "worker.h"
+
+#include "util/error.h"
+
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+/* Python plus numpy under nested TCG virtualization can take tens of seconds. */
+#define READY_TIMEOUT_MS (300 * 1000)
+
+enum agent_mode { MODE_GUEST, MODE_TEST_WORKER, MODE_SERVE_FD };
+
+struct agent_options {
+	enum agent_mode mode;
+	int serve_fd;
+	const char *python;
+	const char *script;
+};
+
+static void usage_error(const char *why)
+{
+	fprintf(stderr,
+		"forkbox-agent: %s\n"
+		"usage: forkbox-agent            (as PID 1 of a forkbox guest)\n"
+		"       forkbox-agent --test-worker [--python PATH] [--worker PATH]\n"
+		"       forkbox-agent --serve-fd FD [--python PATH] [--worker PATH]\n",
+		why);
+	exit(2);
+}
+
+static void parse_options(int argc, char **argv, struct agent_options *opts)
+{
+	static const struct option longopts[] = {
+	    {"test-worker", no_argument, NULL, 't'},
+	    {"serve-fd", required_argument, NULL, 's'},
+	    {"python", required_argument, NULL, 'p'},
+	    {"worker", required_argument, NULL, 'w'},
+	    {NULL, 0, NULL, 0},
+	};
+	*opts = (struct agent_options){MODE_GUEST, -1, WORKER_PYTHON, WORKER_SCRIPT};
+	int c;
+	while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
+		char *end;
+		switch (c) {
+		case 't':
+			opts->mode = MODE_TEST_WORKER;
+			break;
+		case 's':
+			opts->mode = MODE_SERVE_FD;
+			opts->serve_fd = (int)strtol(optarg, &end, 10);
+			if (*optarg == '\0' || *end != '\0' || opts->serve_fd < 0)
+				usage_error("--serve-fd needs a file descriptor number");
+			break;
+		case 'p':
+			opts->python = optarg;
+			break;
+		case 'w':
+			opts->script = optarg;
+			break;
+		default:
+			usage_error("unknown option");
+		}
+	}
+	if (optind != argc)
+		usage_error("unexpected argument");
+	if (opts->mode == MODE_GUEST && !agent_is_pid1)
+		usage_error("not PID 1: use --test-worker or --serve-fd on a host");
+}
+
+static double monotonic_s(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static void start_worker(const struct agent_options *opts, struct agent_worker *w)
+{
+	double start = monotonic_s();
+	if (worker_spawn(w, opts->python, opts->script) < 0 ||
+	    worker_wait_ready(w, READY_TIMEOUT_MS) < 0)
+		agent_fatal("start worker %s: %s", opts->script, fb_error_last());
+	agent_log("worker imported numpy in %.2f s", monotonic_s() - start);
+}
+
+static void guest_setup(void)
+{
+	if (sysinit_filesystems() < 0)
+		agent_fatal("%s", fb_error_last());
+	if (sysinit_network() < 0)
+		agent_log("warning: network setup: %s", fb_error_last());
+}
+
+int main(int argc, char **argv)
+{
+	agent_is_pid1 = getpid() == 1;
+	struct agent_options opts;
+	parse_options(argc, argv, &opts);
+	if (opts.mode == MODE_GUEST)
+		guest_setup();
+	signal(SIGPIPE, SIG_IGN);
+	if (sysinit_environment() < 0 || children_init() < 0)
+		agent_fatal("%s", fb_error_last());
+
+	struct agent_worker worker;
+	start_worker(&opts, &worker);
+	switch (opts.mode) {
+	case MODE_TEST_WORKER:
+		agent_log("ready");
+		kill(worker.pid, SIGKILL);
+		waitpid(worker.pid, NULL, 0);
+		return 0;
+	case MODE_SERVE_FD:
+		agent_log("ready");
+		return serve_connection(opts.serve_fd, &worker, false) < 0 ? 1 : 0;
+	case MODE_GUEST:
+		serve_guest(&worker);
+	}
+	return 0;
+}

@@ -1,0 +1,159 @@
+"""forkbox worker: the Python process of a guest VM.
+
+Started by forkbox-agent (PID 1) at boot, before the VM is snapshotted. It
+imports numpy and the commonly used standard modules, tells the agent
+"ready\\n" on fd 4 and blocks reading one job on fd 3. Every VM forked from
+the snapshot resumes here, receives one job and runs it in this process.
+
+Job on fd 3: b"FBW1", u32 LE seed length, u32 LE code length, the seed (fresh
+entropy drawn by the agent after it reseeded the kernel RNG), the code.
+Fds 5 and 6 are the write ends of the pipes that become stdout and stderr.
+"""
+
+import os
+import sys
+import time
+
+_started = time.monotonic()
+
+import builtins
+import collections
+import datetime
+import decimal
+import fractions
+import functools
+import io
+import itertools
+import json
+import linecache
+import math
+import random
+import re
+import statistics
+import string
+import struct
+import traceback
+import types
+
+import numpy
+
+JOB_FD, STATUS_FD, STDOUT_FD, STDERR_FD = 3, 4, 5, 6
+JOB_MAGIC = b"FBW1"
+MAX_SEED = 4096
+SOURCE_NAME = "main.py"
+
+# Keep the boot-time stdio objects alive: if they were garbage-collected they
+# would close fds 0-2, which by then are the user code's pipes.
+_boot_stdio = (sys.stdin, sys.stdout, sys.stderr)
+
+
+def read_exactly(fd, count):
+    buf = bytearray(count)
+    view = memoryview(buf)
+    got = 0
+    while got < count:
+        n = os.readv(fd, [view[got:]])
+        if n == 0:
+            raise EOFError("job pipe closed after %d of %d bytes" % (got, count))
+        got += n
+    return bytes(buf)
+
+
+def read_job():
+    header = os.read(JOB_FD, 12)
+    if not header:
+        sys.exit(0)  # the agent went away before sending a job (host tests)
+    header += read_exactly(JOB_FD, 12 - len(header))
+    magic, seed_len, code_len = struct.unpack("<4sII", header)
+    if magic != JOB_MAGIC or seed_len > MAX_SEED:
+        raise ValueError("malformed job header")
+    return read_exactly(JOB_FD, seed_len), read_exactly(JOB_FD, code_len)
+
+
+def reseed(seed):
+    """Every fork resumes with the snapshot's RNG states: replace them."""
+    random.seed(int.from_bytes(seed, "little"))
+    words = numpy.frombuffer(seed[: len(seed) // 4 * 4], dtype="<u4")
+    numpy.random.seed(words)
+    # tempfile names come from a private Random created on first use.
+    tempfile = sys.modules.get("tempfile")
+    if tempfile is not None:
+        tempfile._name_sequence = None
+    # numpy.random.default_rng(), secrets, uuid4 and random.SystemRandom read
+    # the kernel RNG (reseeded by the agent) at each call: nothing to do.
+
+
+def redirect_stdio():
+    """Point fds 0-2 at /dev/null and the output pipes, at the OS level."""
+    null = os.open("/dev/null", os.O_RDONLY)
+    os.dup2(null, 0)
+    os.close(null)
+    os.dup2(STDOUT_FD, 1)
+    os.dup2(STDERR_FD, 2)
+    for fd in (STDOUT_FD, STDERR_FD, JOB_FD, STATUS_FD):
+        os.close(fd)
+    # Unbuffered text streams like `python3 -u`, so output reaches the agent
+    # as it is written and nothing is lost on os._exit().
+    sys.stdin = sys.__stdin__ = io.TextIOWrapper(
+        io.FileIO(0, "r", closefd=False), encoding="utf-8")
+    sys.stdout = sys.__stdout__ = io.TextIOWrapper(
+        io.FileIO(1, "w", closefd=False), encoding="utf-8",
+        errors="surrogateescape", write_through=True)
+    sys.stderr = sys.__stderr__ = io.TextIOWrapper(
+        io.FileIO(2, "w", closefd=False), encoding="utf-8",
+        errors="backslashreplace", write_through=True)
+
+
+def fresh_main():
+    """A new __main__ module, so `if __name__ == "__main__":` and pickling work."""
+    main = types.ModuleType("__main__")
+    main.__dict__.update(__builtins__=builtins, __file__=SOURCE_NAME, __cached__=None)
+    sys.modules["__main__"] = main
+    sys.argv = [SOURCE_NAME]
+    sys.path[0] = ""
+    return main.__dict__
+
+
+def run(code):
+    """Run the user code like `python3 main.py`: uncaught exceptions print a
+    traceback and exit 1; SystemExit propagates to the interpreter, which
+    applies Python's own sys.exit() rules."""
+    text = code.decode("utf-8", errors="surrogateescape")
+    linecache.cache[SOURCE_NAME] = (len(text), None, text.splitlines(True), SOURCE_NAME)
+    scope = fresh_main()
+    try:
+        exec(compile(code, SOURCE_NAME, "exec", dont_inherit=True), scope)
+    except SystemExit:
+        raise
+    except BaseException as exc:
+        # Hide this function's own frame, as the interpreter would.
+        tb = exc.__traceback__
+        exc = exc.with_traceback(tb.tb_next if tb is not None else None)
+        if sys.excepthook is sys.__excepthook__:
+            # The traceback module reads source lines through linecache
+            # (the code has no file); the built-in hook would not.
+            traceback.print_exception(exc)
+        else:
+            sys.excepthook(type(exc), exc, exc.__traceback__)
+        sys.exit(1)
+
+
+def main():
+    if os.environ.get("FORKBOX_TEST_SNAPSHOT_RNG") == "1":
+        # Host tests: start every worker with the same RNG states, as every
+        # VM forked from one snapshot does, to prove reseed() separates them.
+        random.seed(0)
+        numpy.random.seed(0)
+    os.write(STATUS_FD, b"ready\n")
+    seed, code = read_job()
+    reseed(seed)
+    redirect_stdio()
+    try:
+        os.chdir("/tmp")
+    except OSError:
+        pass
+    run(code)
+
+
+if __name__ == "__main__":
+    main()
