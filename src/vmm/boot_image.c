@@ -1,0 +1,102 @@
+#include "vmm/boot_image.h"
+
+#include "util/error.h"
+
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+static int map_file(const char *path, const void **data, size_t *size)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return fb_error_errno("open %s", path);
+	struct stat st;
+	if (fstat(fd, &st) < 0) {
+		fb_error_errno("stat %s", path);
+		close(fd);
+		return -1;
+	}
+	if (!S_ISREG(st.st_mode) || st.st_size == 0) {
+		close(fd);
+		return fb_error("%s: not a non-empty regular file", path);
+	}
+	void *p = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
+	close(fd);
+	if (p == MAP_FAILED)
+		return fb_error_errno("mmap %s", path);
+	*data = p;
+	*size = (size_t)st.st_size;
+	return 0;
+}
+
+/* "cmdline" beside the kernel, first line only; 0 if there is none. */
+static int read_cmdline_beside(const char *kernel, char *out, size_t cap)
+{
+	char path[4096];
+	const char *slash = strrchr(kernel, '/');
+	int dir_len = slash ? (int)(slash - kernel + 1) : 0;
+	snprintf(path, sizeof(path), "%.*scmdline", dir_len, kernel);
+	FILE *fp = fopen(path, "re");
+	if (!fp)
+		return 0;
+	int found = fgets(out, (int)cap, fp) != NULL;
+	fclose(fp);
+	out[strcspn(out, "\r\n")] = '\0';
+	return found && out[0];
+}
+
+static int build_cmdline(struct fb_boot_files *f, const char *kernel, const char *cmdline,
+			 const char *extra)
+{
+	if (cmdline)
+		snprintf(f->cmdline, sizeof(f->cmdline), "%s", cmdline);
+	else if (!read_cmdline_beside(kernel, f->cmdline, sizeof(f->cmdline)))
+		snprintf(f->cmdline, sizeof(f->cmdline), "%s", FB_BOOT_DEFAULT_CMDLINE);
+	if (cmdline && strlen(cmdline) >= sizeof(f->cmdline))
+		return fb_error("kernel command line longer than %d bytes",
+				FB_BOOT_CMDLINE_MAX - 1);
+	if (extra && !strstr(f->cmdline, extra)) {
+		size_t len = strlen(f->cmdline);
+		if (len + 1 + strlen(extra) >= sizeof(f->cmdline))
+			return fb_error("kernel command line longer than %d bytes",
+					FB_BOOT_CMDLINE_MAX - 1);
+		snprintf(f->cmdline + len, sizeof(f->cmdline) - len, "%s%s", len ? " " : "", extra);
+	}
+	f->img.cmdline = f->cmdline;
+	return 0;
+}
+
+int fb_boot_files_open(struct fb_boot_files *f, const char *kernel, const char *initramfs,
+		       const char *cmdline, const char *extra)
+{
+	memset(f, 0, sizeof(*f));
+	if (map_file(kernel, &f->img.kernel, &f->img.kernel_size) < 0)
+		return fb_error_prefix("kernel");
+	f->kernel_map_size = f->img.kernel_size;
+	if (initramfs) {
+		if (map_file(initramfs, &f->img.initramfs, &f->img.initramfs_size) < 0) {
+			fb_error_prefix("initramfs");
+			fb_boot_files_close(f);
+			return -1;
+		}
+		f->initramfs_map_size = f->img.initramfs_size;
+	}
+	if (build_cmdline(f, kernel, cmdline, extra) < 0) {
+		fb_boot_files_close(f);
+		return -1;
+	}
+	return 0;
+}
+
+void fb_boot_files_close(struct fb_boot_files *f)
+{
+	if (f->img.kernel)
+		munmap((void *)f->img.kernel, f->kernel_map_size);
+	if (f->img.initramfs)
+		munmap((void *)f->img.initramfs, f->initramfs_map_size);
+	memset(f, 0, sizeof(*f));
+}
