@@ -1,0 +1,43 @@
+/* The HTTP API on top of a connection: routing, auth, rate limit, body
+ * limits, and the endpoint handlers. Shared by FastCGI workers and CGI mode. */
+#ifndef FORKBOX_FCGI_API_H
+#define FORKBOX_FCGI_API_H
+
+#include "fcgi/api_json.h"
+#include "fcgi/auth.h"
+#include "fcgi/capacity.h"
+#include "fcgi/io.h"
+#include "fcgi/metrics.h"
+#include "fcgi/ratelimit.h"
+#include "fcgi/request.h"
+#include "fcgi/scoreboard.h"
+#include "util/config.h"
+#include "vmm/engine.h"
+
+struct fb_api {
+	const struct fb_config *cfg;
+	struct fb_engine *engine;
+	const struct fb_auth *auth;
+	struct fb_ratelimit *ratelimit; /* NULL = unlimited */
+	struct fb_metrics *metrics;	/* never NULL */
+	struct fb_scoreboard *sb;	/* NULL in CGI mode */
+	int slot;			/* this worker's scoreboard slot, -1 if none */
+	struct fb_capacity *capacity;	/* NULL = no pool-wide VM limit */
+};
+
+/* Serve one request. Returns the HTTP status sent (for the access count). */
+int fb_api_handle(struct fb_api *api, struct fb_conn *conn);
+
+/* Endpoint handlers (exec.c, health.c); each returns the status sent. */
+int fb_api_exec(struct fb_api *api, struct fb_conn *conn, const struct fb_request *req,
+		const char *body, size_t len);
+int fb_api_batch(struct fb_api *api, struct fb_conn *conn, const char *body, size_t len);
+int fb_api_health(struct fb_api *api, struct fb_conn *conn);
+int fb_api_metrics(struct fb_api *api, struct fb_conn *conn);
+
+/* VM slot bookkeeping (exec.c): take one within pool.queue_timeout_ms when
+ * wait is true, else only if free now. */
+bool fb_api_vm_acquire(struct fb_api *api, bool wait);
+void fb_api_vm_release(struct fb_api *api);
+
+#endif

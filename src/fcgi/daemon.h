@@ -1,0 +1,21 @@
+/* Daemon mode, pid file and privilege drop for the master process. */
+#ifndef FORKBOX_FCGI_DAEMON_H
+#define FORKBOX_FCGI_DAEMON_H
+
+#include "util/config.h"
+
+#include <stdbool.h>
+
+/* Detach from the terminal (fork, setsid, fork; stdin/stdout to /dev/null,
+ * stderr too unless keep_stderr). Returns 0 in the daemon; the parents exit. */
+int fb_daemonize(bool keep_stderr);
+
+/* Write our pid to path (no-op for ""). Refuses when another live process
+ * holds the file. 0 or -1. */
+int fb_pidfile_write(const char *path);
+void fb_pidfile_remove(const char *path);
+
+/* Switch to daemon.user / daemon.group when running as root. 0 or -1. */
+int fb_drop_privileges(const struct fb_daemon_config *d);
+
+#endif

@@ -1,0 +1,263 @@
+/* POST /v1/exec and /v1/exec/batch: run code in VMs from the engine, either
+ * collecting output into a JSON result or streaming it as SSE. */
+#include "fcgi/api.h"
+
+#include "fcgi/response.h"
+#include "fcgi/sse.h"
+#include "util/error.h"
+
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+bool fb_api_vm_acquire(struct fb_api *api, bool wait)
+{
+	if (api->capacity) {
+		bool ok = wait ? fb_capacity_acquire(api->capacity, api->cfg->pool.queue_timeout_ms)
+			       : fb_capacity_try(api->capacity);
+		if (!ok)
+			return false;
+	}
+	if (api->sb && api->slot >= 0)
+		atomic_fetch_add(&api->sb->slot[api->slot].vms, 1);
+	return true;
+}
+
+void fb_api_vm_release(struct fb_api *api)
+{
+	if (api->sb && api->slot >= 0)
+		atomic_fetch_sub(&api->sb->slot[api->slot].vms, 1);
+	if (api->capacity)
+		fb_capacity_release(api->capacity, 1);
+}
+
+/* Output kept for a JSON result, capped at limits.max_output_bytes. */
+struct collector {
+	struct fb_output out;
+	size_t limit;
+	bool truncated;
+	bool oom;
+};
+
+static int collect(void *ctx, enum fb_stream stream, const void *data, size_t len)
+{
+	struct collector *c = ctx;
+
+	if (stream != FB_STREAM_STDOUT && stream != FB_STREAM_STDERR)
+		return 0;
+	size_t used = c->out.len[1] + c->out.len[2];
+	size_t room = used < c->limit ? c->limit - used : 0;
+	if (len > room) {
+		c->truncated = true;
+		len = room;
+	}
+	if (!len)
+		return 0;
+	char *grown = realloc(c->out.data[stream], c->out.len[stream] + len);
+	if (!grown) {
+		c->oom = true;
+		return 1; /* abort: we could not keep the output */
+	}
+	memcpy(grown + c->out.len[stream], data, len);
+	c->out.data[stream] = grown;
+	c->out.len[stream] += len;
+	return 0;
+}
+
+static void collector_free(struct collector *c)
+{
+	free(c->out.data[1]);
+	free(c->out.data[2]);
+}
+
+/* One execution with a VM slot already held; 0 or -1 with fb_error_last(). */
+static int run(struct fb_api *api, const struct fb_exec_spec *spec,
+	       const struct fb_exec_callbacks *cb, struct fb_exec_result *res)
+{
+	struct fb_exec_request er = {
+	    .code = spec->code,
+	    .code_len = spec->code_len,
+	    .language = spec->language,
+	    .timeout_s = spec->timeout_s,
+	    .output_limit = api->cfg->limits.max_output_bytes,
+	};
+
+	memset(res, 0, sizeof(*res));
+	if (fb_engine_exec(api->engine, &er, cb, res)) {
+		fb_metrics_count_error(api->metrics);
+		return -1;
+	}
+	fb_metrics_observe_exec(api->metrics, res);
+	return 0;
+}
+
+/* Run spec into a JSON result ({"error"} on engine failure). */
+static json_t *run_to_json(struct fb_api *api, const struct fb_exec_spec *spec, int *failed)
+{
+	struct collector c = {.limit = api->cfg->limits.max_output_bytes};
+	struct fb_exec_callbacks cb = {.on_output = collect, .ctx = &c};
+	struct fb_exec_result res;
+	json_t *j;
+
+	*failed = run(api, spec, &cb, &res);
+	if (!*failed && c.oom)
+		*failed = fb_error("out of memory keeping the output");
+	if (*failed) {
+		fb_error_prefix("execution failed");
+		j = fb_api_error_json(fb_error_last());
+	} else {
+		res.truncated |= c.truncated;
+		j = fb_api_result_json(&res, &c.out);
+	}
+	collector_free(&c);
+	return j;
+}
+
+static int sse_output(void *ctx, enum fb_stream stream, const void *data, size_t len)
+{
+	return fb_sse_output(ctx, stream, data, len) ? 1 : 0;
+}
+
+static int exec_streaming(struct fb_api *api, struct fb_conn *conn, const struct fb_exec_spec *spec)
+{
+	struct fb_sse sse;
+	struct fb_exec_callbacks cb = {.on_output = sse_output, .ctx = &sse};
+	struct fb_exec_result res;
+
+	fb_sse_init(&sse, conn);
+	if (fb_sse_start(&sse))
+		return 200;
+	int failed = run(api, spec, &cb, &res);
+	fb_sse_finish_output(&sse);
+	json_t *j = failed ? fb_api_error_json(fb_error_last()) : fb_api_result_json(&res, NULL);
+	fb_sse_event(&sse, failed ? "error" : "exit", j);
+	json_decref(j);
+	return 200;
+}
+
+static int busy(struct fb_conn *conn)
+{
+	fb_response_error(conn, 503, "no VM capacity available, try again later",
+			  "Retry-After: 1\r\n");
+	return 503;
+}
+
+int fb_api_exec(struct fb_api *api, struct fb_conn *conn, const struct fb_request *req,
+		const char *body, size_t len)
+{
+	struct fb_exec_spec spec;
+	int status = fb_api_decode_exec(body, len, &api->cfg->limits, &spec);
+
+	if (status) {
+		fb_response_error(conn, status, fb_error_last(), NULL);
+		return status;
+	}
+	if (!fb_api_vm_acquire(api, true)) {
+		fb_exec_spec_free(&spec);
+		return busy(conn);
+	}
+	if (fb_request_wants_sse(req)) {
+		status = exec_streaming(api, conn, &spec);
+	} else {
+		int failed;
+		json_t *j = run_to_json(api, &spec, &failed);
+		status = failed ? 500 : 200;
+		fb_response_json(conn, status, j, NULL);
+		json_decref(j);
+	}
+	fb_api_vm_release(api);
+	fb_exec_spec_free(&spec);
+	return status;
+}
+
+/* A batch: threads share a cursor; each holds one VM slot. */
+struct batch {
+	struct fb_api *api;
+	const struct fb_exec_spec *specs;
+	json_t **results;
+	size_t count;
+	atomic_size_t next;
+};
+
+static void run_batch_items(struct batch *b)
+{
+	size_t i;
+
+	while ((i = atomic_fetch_add(&b->next, 1)) < b->count) {
+		int failed;
+		b->results[i] = run_to_json(b->api, &b->specs[i], &failed);
+	}
+}
+
+static void *batch_thread(void *arg)
+{
+	struct batch *b = arg;
+
+	run_batch_items(b);
+	fb_api_vm_release(b->api);
+	return NULL;
+}
+
+/* Parallel helpers take a slot only if one is free now: the caller's own
+ * slot guarantees progress, extra slots only add speed. */
+static size_t start_helpers(struct batch *b, pthread_t *tids, size_t want)
+{
+	size_t started = 0;
+
+	while (started < want && fb_api_vm_acquire(b->api, false)) {
+		if (pthread_create(&tids[started], NULL, batch_thread, b)) {
+			fb_api_vm_release(b->api);
+			break;
+		}
+		started++;
+	}
+	return started;
+}
+
+static json_t *run_batch(struct fb_api *api, const struct fb_exec_spec *specs, size_t count)
+{
+	struct batch b = {.api = api, .specs = specs, .count = count};
+	size_t parallel = api->cfg->pool.max_parallel_vms ? api->cfg->pool.max_parallel_vms : 1;
+	pthread_t *tids = calloc(parallel, sizeof(*tids));
+	json_t *arr = json_array();
+
+	b.results = calloc(count, sizeof(*b.results));
+	if (!tids || !arr || !b.results) {
+		free(tids);
+		free(b.results);
+		json_decref(arr);
+		return NULL;
+	}
+	size_t helpers = start_helpers(&b, tids, (count < parallel ? count : parallel) - 1);
+	run_batch_items(&b);
+	for (size_t i = 0; i < helpers; i++)
+		pthread_join(tids[i], NULL);
+	for (size_t i = 0; i < count; i++)
+		json_array_append_new(arr, b.results[i] ? b.results[i]
+							: fb_api_error_json("out of memory"));
+	free(tids);
+	free(b.results);
+	return json_pack("{s:o}", "results", arr);
+}
+
+int fb_api_batch(struct fb_api *api, struct fb_conn *conn, const char *body, size_t len)
+{
+	struct fb_exec_spec *specs;
+	size_t count;
+	int status = fb_api_decode_batch(body, len, &api->cfg->limits, &specs, &count);
+
+	if (status) {
+		fb_response_error(conn, status, fb_error_last(), NULL);
+		return status;
+	}
+	if (!fb_api_vm_acquire(api, true)) {
+		fb_exec_specs_free(specs, count);
+		return busy(conn);
+	}
+	json_t *j = run_batch(api, specs, count);
+	fb_api_vm_release(api);
+	fb_response_json(conn, j ? 200 : 500, j, NULL);
+	json_decref(j);
+	fb_exec_specs_free(specs, count);
+	return j ? 200 : 500;
+}

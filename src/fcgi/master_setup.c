@@ -1,0 +1,121 @@
+/* Master start-up (socket, daemon, pid file, shared tables, first workers),
+ * shutdown, and SIGHUP reload. */
+#include "fcgi/master_priv.h"
+
+#include "fcgi/daemon.h"
+#include "fcgi/listen.h"
+#include "fcgi/log.h"
+#include "fcgi/notify.h"
+#include "util/error.h"
+
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+void fb_master_reload(struct fb_master *m)
+{
+	struct fb_runtime *next = calloc(1, sizeof(*next));
+
+	fb_log(FB_LOG_NOTICE, "SIGHUP: reloading %s", m->opts->config_path);
+	if (!next || fb_runtime_load_config(&next->cfg, m->opts->config_path) ||
+	    fb_runtime_open(next)) {
+		fb_log(FB_LOG_ERROR, "reload failed, keeping the running configuration: %s",
+		       next ? fb_error_last() : "out of memory");
+		if (next)
+			fb_config_free(&next->cfg);
+		free(next);
+		return;
+	}
+	if (strcmp(next->cfg.pool.listen, m->rt->cfg.pool.listen) != 0)
+		fb_log(FB_LOG_WARNING, "pool.listen changed: restart to listen on %s",
+		       next->cfg.pool.listen);
+	fb_listen_set_allowed(&next->cfg.pool);
+	next->generation = m->rt->generation + 1;
+	/* Workers of the old generation keep their own mappings of the old
+	 * template and tables; the master lets go of its copies now. */
+	struct fb_runtime *old = m->rt;
+	m->rt = next;
+	fb_runtime_close(old);
+	fb_config_free(&old->cfg);
+	free(old);
+	m->backoff_ms = 0;
+	m->next_spawn_ms = 0;
+	m->fresh_generation = true;
+	fb_master_signal_workers(m, SIGTERM, false, true, -1);
+	fb_log(FB_LOG_NOTICE, "reloaded: generation %u, template %s", m->rt->generation,
+	       m->rt->cfg.template_.path);
+}
+
+static int open_socket(struct fb_master *m)
+{
+	if (m->opts->listen_fd >= 0) {
+		m->listen_fd = m->opts->listen_fd;
+		return 0;
+	}
+	m->listen_fd = fb_listen_open(&m->rt->cfg.pool);
+	return m->listen_fd < 0 ? -1 : 0;
+}
+
+static int go_background(struct fb_master *m, const char *pid_file)
+{
+	int daemonize = m->opts->daemonize >= 0 ? m->opts->daemonize : m->rt->cfg.daemon.daemonize;
+
+	if (daemonize && fb_daemonize(fb_log_is_stderr()))
+		return -1;
+	if (fb_pidfile_write(pid_file))
+		return -1;
+	return fb_drop_privileges(&m->rt->cfg.daemon);
+}
+
+static int start(struct fb_master *m, const char *pid_file)
+{
+	if (open_socket(m) || go_background(m, pid_file) || fb_listen_set_allowed(&m->rt->cfg.pool))
+		return -1;
+	m->metrics = fb_metrics_create();
+	m->sb = fb_scoreboard_create(FB_SCOREBOARD_SLOTS);
+	if (!m->metrics || !m->sb)
+		return -1;
+	/* Opened once here; workers inherit the template mapping via fork(). */
+	if (fb_runtime_open(m->rt))
+		return -1;
+	m->rt->generation = 1;
+	m->fresh_generation = true;
+	return 0;
+}
+
+int fb_master_run(struct fb_runtime *rt, const struct fb_master_options *opts)
+{
+	struct fb_master m = {.opts = opts, .rt = rt, .listen_fd = -1};
+	char pid_file[FB_PATH_MAX]; /* rt (and its config) is replaced on reload */
+	sigset_t set = fb_master_signals();
+
+	snprintf(pid_file, sizeof(pid_file), "%s",
+		 opts->pid_file ? opts->pid_file : rt->cfg.daemon.pid_file);
+	sigprocmask(SIG_BLOCK, &set, NULL);
+	signal(SIGPIPE, SIG_IGN);
+	if (start(&m, pid_file)) {
+		fb_log(FB_LOG_ERROR, "%s", fb_error_last());
+		fb_pidfile_remove(pid_file);
+		fb_config_free(&rt->cfg);
+		free(rt);
+		return 1;
+	}
+	fb_log(FB_LOG_NOTICE, "forkbox-fcgi ready: pm %s, max_children %u, template %s",
+	       rt->cfg.pool.pm == FB_PM_STATIC ? "static" : "dynamic", rt->cfg.pool.max_children,
+	       rt->cfg.template_.path);
+	if (fb_notify("READY=1") < 0)
+		fb_log(FB_LOG_WARNING, "%s", fb_error_last());
+	fb_master_supervise(&m);
+	fb_log(FB_LOG_NOTICE, "all workers gone, exiting");
+	if (opts->listen_fd < 0)
+		fb_listen_cleanup(&m.rt->cfg.pool);
+	fb_pidfile_remove(pid_file);
+	fb_runtime_close(m.rt);
+	fb_config_free(&m.rt->cfg);
+	free(m.rt);
+	fb_scoreboard_destroy(m.sb);
+	fb_metrics_destroy(m.metrics);
+	return 0;
+}

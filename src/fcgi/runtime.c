@@ -1,0 +1,76 @@
+/* Building and tearing down a configuration generation. */
+#include "fcgi/runtime.h"
+
+#include "util/error.h"
+
+#include <fcntl.h>
+#include <string.h>
+#include <unistd.h>
+
+int fb_runtime_load_config(struct fb_config *cfg, const char *path)
+{
+	fb_config_defaults(cfg);
+	if (path && fb_config_load(cfg, path))
+		return -1;
+	return 0;
+}
+
+static int open_serial_log(struct fb_runtime *rt)
+{
+	rt->serial_fd = -1;
+	if (!rt->cfg.log.serial_log[0])
+		return 0;
+	rt->serial_fd =
+	    open(rt->cfg.log.serial_log, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
+	if (rt->serial_fd < 0)
+		return fb_error_errno("log.guest_console: open %s", rt->cfg.log.serial_log);
+	return 0;
+}
+
+static int open_engine(struct fb_runtime *rt)
+{
+	struct fb_engine_options opts = {
+	    .template_path = rt->cfg.template_.path,
+	    .default_output_limit = rt->cfg.limits.max_output_bytes,
+	    .serial_log_fd = rt->serial_fd,
+	};
+
+	rt->engine = fb_engine_open(&opts);
+	if (!rt->engine)
+		return fb_error_prefix("template %s", rt->cfg.template_.path);
+	return 0;
+}
+
+int fb_runtime_open(struct fb_runtime *rt)
+{
+	rt->engine = NULL;
+	rt->ratelimit = NULL;
+	rt->capacity = NULL;
+	memset(&rt->auth, 0, sizeof(rt->auth));
+	if (open_serial_log(rt) || fb_auth_load(&rt->auth, rt->cfg.auth.keys_file))
+		goto fail;
+	rt->ratelimit = fb_ratelimit_create(rt->auth.n_keys, rt->cfg.auth.rate_limit_per_s);
+	/* Pool-wide VM slots: one per worker the pool may run. */
+	rt->capacity = fb_capacity_create(rt->cfg.pool.max_children);
+	if (!rt->ratelimit || !rt->capacity || open_engine(rt))
+		goto fail;
+	return 0;
+fail:
+	fb_runtime_close(rt);
+	return -1;
+}
+
+void fb_runtime_close(struct fb_runtime *rt)
+{
+	if (rt->engine)
+		fb_engine_close(rt->engine);
+	rt->engine = NULL;
+	fb_auth_free(&rt->auth);
+	fb_ratelimit_destroy(rt->ratelimit);
+	rt->ratelimit = NULL;
+	fb_capacity_destroy(rt->capacity);
+	rt->capacity = NULL;
+	if (rt->serial_fd >= 0)
+		close(rt->serial_fd);
+	rt->serial_fd = -1;
+}

@@ -1,0 +1,182 @@
+/* Test double of the execution engine (src/vmm/engine.h) for the FastCGI
+ * layer's unit and pool tests. NEVER linked into forkbox-fcgi.
+ *
+ * The "code" is a tiny script, one command per line:
+ *   print:TEXT     TEXT + "\n" on stdout       eprint:TEXT  the same on stderr
+ *   hex:HEXBYTES   raw bytes on stdout (e.g. hex:ff41 for invalid UTF-8)
+ *   sleep:MS       wait MS milliseconds        exit:N       exit status N
+ *   loop           run until the timeout        fail:MSG     engine failure
+ *   pid            the worker's pid on stdout (tests of recycling)
+ *   big:N          N bytes of 'x' on stdout
+ * Anything else is echoed to stdout. The template file must exist; its size
+ * is reported as the guest memory. */
+#include "vmm/engine.h"
+
+#include "util/error.h"
+
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+struct fb_engine {
+	char path[4096];
+	uint64_t size;
+	size_t default_limit;
+};
+
+static atomic_uint exec_counter;
+
+struct fb_engine *fb_engine_open(const struct fb_engine_options *opts)
+{
+	struct stat st;
+
+	if (stat(opts->template_path, &st)) {
+		fb_error_errno("open template %s", opts->template_path);
+		return NULL;
+	}
+	struct fb_engine *e = calloc(1, sizeof(*e));
+	if (!e) {
+		fb_error("out of memory");
+		return NULL;
+	}
+	snprintf(e->path, sizeof(e->path), "%s", opts->template_path);
+	e->size = (uint64_t)st.st_size;
+	e->default_limit = opts->default_output_limit;
+	return e;
+}
+
+void fb_engine_close(struct fb_engine *engine)
+{
+	free(engine);
+}
+
+void fb_engine_info(const struct fb_engine *engine, struct fb_engine_info *info)
+{
+	info->template_path = engine->path;
+	info->guest_memory_bytes = engine->size;
+	info->ready = true;
+}
+
+static double now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
+}
+
+struct run {
+	const struct fb_exec_callbacks *cb;
+	size_t limit, used;
+	struct fb_exec_result *res;
+	double deadline;
+	int aborted;
+};
+
+static void out(struct run *r, enum fb_stream s, const void *data, size_t len)
+{
+	if (r->used + len > r->limit) {
+		r->res->truncated = true;
+		len = r->limit - r->used;
+	}
+	r->used += len;
+	if (len && r->cb && r->cb->on_output && r->cb->on_output(r->cb->ctx, s, data, len))
+		r->aborted = 1;
+}
+
+static void sleep_ms(struct run *r, double ms)
+{
+	double end = now_ms() + ms;
+
+	if (end > r->deadline) {
+		end = r->deadline;
+		r->res->timed_out = true;
+	}
+	while (now_ms() < end)
+		usleep(1000);
+}
+
+static int hexval(char c)
+{
+	return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+}
+
+static void hex_out(struct run *r, const char *hex)
+{
+	unsigned char buf[512];
+	size_t n = 0;
+
+	while (hexval(hex[0]) >= 0 && hexval(hex[1]) >= 0 && n < sizeof(buf)) {
+		buf[n++] = (unsigned char)(hexval(hex[0]) * 16 + hexval(hex[1]));
+		hex += 2;
+	}
+	out(r, FB_STREAM_STDOUT, buf, n);
+}
+
+static int command(struct run *r, char *line)
+{
+	char text[64];
+
+	if (!strncmp(line, "print:", 6) || !strncmp(line, "eprint:", 7)) {
+		enum fb_stream s = line[0] == 'e' ? FB_STREAM_STDERR : FB_STREAM_STDOUT;
+		char *t = strchr(line, ':') + 1;
+		size_t n = strlen(t);
+		t[n] = '\n'; /* one chunk with its newline, like a flushed print() */
+		out(r, s, t, n + 1);
+		t[n] = '\0';
+	} else if (!strncmp(line, "hex:", 4)) {
+		hex_out(r, line + 4);
+	} else if (!strncmp(line, "sleep:", 6)) {
+		sleep_ms(r, atof(line + 6));
+	} else if (!strncmp(line, "exit:", 5)) {
+		r->res->exit_code = atoi(line + 5);
+	} else if (!strcmp(line, "loop")) {
+		sleep_ms(r, 1e12);
+	} else if (!strncmp(line, "fail:", 5)) {
+		return fb_error("fake engine: %s", line + 5);
+	} else if (!strcmp(line, "pid")) {
+		int n = snprintf(text, sizeof(text), "%d\n", (int)getpid());
+		out(r, FB_STREAM_STDOUT, text, (size_t)n);
+	} else if (!strncmp(line, "big:", 4)) {
+		for (long left = atol(line + 4); left > 0 && !r->aborted; left -= 64)
+			out(r, FB_STREAM_STDOUT,
+			    "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx",
+			    left < 64 ? (size_t)left : 64);
+	} else {
+		out(r, FB_STREAM_STDOUT, line, strlen(line));
+	}
+	return 0;
+}
+
+int fb_engine_exec(struct fb_engine *engine, const struct fb_exec_request *req,
+		   const struct fb_exec_callbacks *cb, struct fb_exec_result *result)
+{
+	double start = now_ms();
+	struct run r = {.cb = cb,
+			.limit = req->output_limit ? req->output_limit : engine->default_limit,
+			.res = result,
+			.deadline = start + req->timeout_s * 1000};
+	char *code = strndup(req->code, req->code_len);
+	int rc = 0;
+
+	memset(result, 0, sizeof(*result));
+	if (!code)
+		return fb_error("out of memory");
+	snprintf(result->id, sizeof(result->id), "fake-%d-%u", (int)getpid(),
+		 atomic_fetch_add(&exec_counter, 1));
+	result->fork_time_ms = 0.25;
+	char *save = NULL;
+	for (char *line = strtok_r(code, "\n", &save);
+	     line && !rc && !r.aborted && !result->timed_out; line = strtok_r(NULL, "\n", &save))
+		rc = command(&r, line);
+	free(code);
+	if (result->timed_out)
+		result->exit_code = 137;
+	result->total_time_ms = now_ms() - start + result->fork_time_ms;
+	result->exec_time_ms = result->total_time_ms - result->fork_time_ms;
+	return rc ? -1 : 0;
+}

@@ -1,0 +1,298 @@
+/* The API end to end through fb_api_handle on in-memory connections, with
+ * the fake engine (tests/unit/fake_engine.c) behind it. */
+#include "fcgi/api.h"
+#include "memconn.h"
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+struct fixture {
+	struct fb_config cfg;
+	struct fb_auth auth;
+	struct fb_api api;
+	struct memconn m;
+	json_t *json;
+};
+
+static int setup(void **state)
+{
+	struct fixture *f = calloc(1, sizeof(*f));
+	struct fb_engine_options opts = {.template_path = "/proc/self/exe", .serial_log_fd = -1};
+
+	f->cfg.pool.max_children = 4;
+	f->cfg.pool.max_parallel_vms = 2;
+	f->cfg.pool.queue_timeout_ms = 50;
+	f->cfg.limits = (struct fb_limits_config){.default_timeout_s = 30,
+						  .max_timeout_s = 60,
+						  .max_body_bytes = 4096,
+						  .max_output_bytes = 1000,
+						  .max_batch = 4};
+	f->api = (struct fb_api){.cfg = &f->cfg,
+				 .engine = fb_engine_open(&opts),
+				 .auth = &f->auth,
+				 .metrics = fb_metrics_create(),
+				 .sb = fb_scoreboard_create(4),
+				 .slot = 0,
+				 .capacity = fb_capacity_create(3)};
+	assert_non_null(f->api.engine);
+	assert_non_null(f->api.metrics);
+	fb_scoreboard_claim(f->api.sb, 1, 1);
+	atomic_store(&f->api.sb->slot[0].state, FB_SLOT_BUSY);
+	fb_scoreboard_claim(f->api.sb, 2, 1);
+	atomic_store(&f->api.sb->slot[1].state, FB_SLOT_IDLE);
+	*state = f;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	struct fixture *f = *state;
+
+	memconn_free(&f->m);
+	json_decref(f->json);
+	fb_engine_close(f->api.engine);
+	fb_metrics_destroy(f->api.metrics);
+	fb_scoreboard_destroy(f->api.sb);
+	fb_capacity_destroy(f->api.capacity);
+	fb_ratelimit_destroy(f->api.ratelimit);
+	fb_auth_free(&f->auth);
+	free(f);
+	return 0;
+}
+
+/* Serve one request; parse a JSON body into f->json when there is one. */
+static int request(struct fixture *f, const char *method, const char *path, const char *body,
+		   const char *extra_param)
+{
+	char p_method[32], p_path[128], p_len[48];
+	const char *params[] = {p_method, p_path, p_len, extra_param, NULL};
+
+	snprintf(p_method, sizeof(p_method), "REQUEST_METHOD=%s", method);
+	snprintf(p_path, sizeof(p_path), "DOCUMENT_URI=%s", path);
+	snprintf(p_len, sizeof(p_len), "CONTENT_LENGTH=%zu", body ? strlen(body) : 0);
+	memconn_free(&f->m);
+	json_decref(f->json);
+	f->json = NULL;
+	memconn_init(&f->m, params, body);
+	int status = fb_api_handle(&f->api, &f->m.conn);
+	assert_int_equal(memconn_status(&f->m), status);
+	const char *b = memconn_body(&f->m);
+	if (b && strstr(f->m.out, "application/json"))
+		f->json = json_loads(b, 0, NULL);
+	return status;
+}
+
+static const char *field_str(json_t *j, const char *key)
+{
+	json_t *v = json_object_get(j, key);
+
+	assert_non_null(v);
+	return json_string_value(v);
+}
+
+static void test_exec_ok(void **state)
+{
+	struct fixture *f = *state;
+
+	assert_int_equal(request(f, "POST", "/v1/exec",
+				 "{\"code\":\"print:hello\\neprint:oops\\nexit:3\"}", NULL),
+			 200);
+	assert_non_null(f->json);
+	assert_string_equal(field_str(f->json, "stdout"), "hello\n");
+	assert_string_equal(field_str(f->json, "stderr"), "oops\n");
+	assert_int_equal(json_integer_value(json_object_get(f->json, "exit_code")), 3);
+	assert_true(json_is_false(json_object_get(f->json, "timed_out")));
+	assert_true(json_is_false(json_object_get(f->json, "truncated")));
+	assert_non_null(strstr(field_str(f->json, "id"), "fake-"));
+	assert_true(json_is_number(json_object_get(f->json, "fork_time_ms")));
+	assert_int_equal(atomic_load(&f->api.metrics->requests[0]), 1); /* status 200 */
+	assert_int_equal(atomic_load(&f->api.metrics->total.count), 1);
+	/* The VM slot was given back. */
+	assert_int_equal(atomic_load(&f->api.sb->slot[0].vms), 0);
+}
+
+static void test_exec_invalid_utf8_and_truncation(void **state)
+{
+	struct fixture *f = *state;
+
+	assert_int_equal(request(f, "POST", "/v1/exec", "{\"code\":\"hex:ff41c3\"}", NULL), 200);
+	assert_string_equal(field_str(f->json, "stdout"), "\xef\xbf\xbd"
+							  "A\xef\xbf\xbd");
+	assert_int_equal(request(f, "POST", "/v1/exec", "{\"code\":\"big:5000\"}", NULL), 200);
+	assert_int_equal(strlen(field_str(f->json, "stdout")), 1000);
+	assert_true(json_is_true(json_object_get(f->json, "truncated")));
+}
+
+static void test_exec_timeout(void **state)
+{
+	struct fixture *f = *state;
+
+	assert_int_equal(request(f, "POST", "/v1/exec",
+				 "{\"code\":\"print:a\\nloop\",\"timeout_seconds\":0.05}", NULL),
+			 200);
+	assert_true(json_is_true(json_object_get(f->json, "timed_out")));
+	assert_string_equal(field_str(f->json, "stdout"), "a\n");
+}
+
+static void test_exec_errors(void **state)
+{
+	struct fixture *f = *state;
+
+	assert_int_equal(request(f, "POST", "/v1/exec", "{\"code\":", NULL), 400);
+	assert_non_null(strstr(field_str(f->json, "error"), "invalid JSON"));
+	assert_int_equal(
+	    request(f, "POST", "/v1/exec", "{\"code\":\"x\",\"language\":\"js\"}", NULL), 400);
+	assert_non_null(strstr(field_str(f->json, "error"), "not supported"));
+	assert_int_equal(request(f, "POST", "/v1/exec", "{\"code\":\"fail:boom\"}", NULL), 500);
+	assert_non_null(strstr(field_str(f->json, "error"), "fake engine: boom"));
+	assert_int_equal(atomic_load(&f->api.metrics->errors), 1);
+	char big[5000];
+	memset(big, 'a', sizeof(big) - 1);
+	big[sizeof(big) - 1] = '\0';
+	assert_int_equal(request(f, "POST", "/v1/exec", big, NULL), 413);
+	assert_non_null(strstr(field_str(f->json, "error"), "larger than the limit"));
+	assert_int_equal(f->m.body_pos, 0); /* refused before reading */
+}
+
+static void test_routing_errors(void **state)
+{
+	struct fixture *f = *state;
+
+	assert_int_equal(request(f, "GET", "/v1/nothing", NULL, NULL), 404);
+	assert_non_null(f->json);
+	assert_int_equal(request(f, "GET", "/v1/exec", NULL, NULL), 405);
+	assert_non_null(strstr(f->m.out, "\r\nAllow: POST\r\n"));
+	assert_int_equal(request(f, "DELETE", "/v1/health", NULL, NULL), 405);
+	assert_non_null(strstr(f->m.out, "\r\nAllow: GET\r\n"));
+}
+
+static void test_sse(void **state)
+{
+	struct fixture *f = *state;
+
+	assert_int_equal(request(f, "POST", "/v1/exec",
+				 "{\"code\":\"print:one\\nsleep:5\\neprint:two\\nexit:2\"}",
+				 "HTTP_ACCEPT=text/event-stream"),
+			 200);
+	const char *body = memconn_body(&f->m);
+	assert_non_null(body);
+	assert_non_null(strstr(f->m.out, "Content-Type: text/event-stream"));
+	const char *out = strstr(body, "event: stdout\ndata: \"one\\n\"\n\n");
+	const char *err = strstr(body, "event: stderr\ndata: \"two\\n\"\n\n");
+	const char *ex = strstr(body, "event: exit\ndata: {");
+	assert_non_null(out);
+	assert_non_null(err);
+	assert_non_null(ex);
+	assert_true(out < err && err < ex);
+	assert_non_null(strstr(ex, "\"exit_code\":2"));
+	assert_null(strstr(ex, "\"stdout\""));
+	/* Head, stdout, stderr and exit each flushed as soon as written: the
+	 * stdout event reached the web server before stderr was produced. */
+	assert_int_equal(f->m.flushes, 4);
+	assert_int_equal(f->m.flushed_at[0], (size_t)(out - f->m.out));
+	assert_int_equal(f->m.flushed_at[1], (size_t)(err - f->m.out));
+	assert_int_equal(f->m.flushed_at[2], (size_t)(ex - f->m.out));
+	assert_int_equal(f->m.flushed_at[3], f->m.out_len);
+}
+
+static void test_batch(void **state)
+{
+	struct fixture *f = *state;
+
+	assert_int_equal(request(f, "POST", "/v1/exec/batch",
+				 "{\"executions\":[{\"code\":\"sleep:20\\nprint:0\"},"
+				 "{\"code\":\"print:1\"},{\"code\":\"fail:no\"},"
+				 "{\"code\":\"print:3\\nexit:1\"}]}",
+				 NULL),
+			 200);
+	json_t *results = json_object_get(f->json, "results");
+	assert_int_equal(json_array_size(results), 4);
+	assert_string_equal(field_str(json_array_get(results, 0), "stdout"), "0\n");
+	assert_string_equal(field_str(json_array_get(results, 1), "stdout"), "1\n");
+	assert_non_null(strstr(field_str(json_array_get(results, 2), "error"), "no"));
+	assert_string_equal(field_str(json_array_get(results, 3), "stdout"), "3\n");
+	assert_int_equal(atomic_load(&f->api.sb->slot[0].vms), 0);
+	/* All three capacity slots are free again. */
+	for (int i = 0; i < 3; i++)
+		assert_true(fb_capacity_try(f->api.capacity));
+	assert_false(fb_capacity_try(f->api.capacity));
+	fb_capacity_release(f->api.capacity, 3);
+	assert_int_equal(request(f, "POST", "/v1/exec/batch", "{\"executions\":[]}", NULL), 400);
+}
+
+static void test_capacity_503(void **state)
+{
+	struct fixture *f = *state;
+
+	for (int i = 0; i < 3; i++)
+		assert_true(fb_capacity_try(f->api.capacity));
+	assert_int_equal(request(f, "POST", "/v1/exec", "{\"code\":\"print:x\"}", NULL), 503);
+	assert_non_null(strstr(f->m.out, "Retry-After: 1\r\n"));
+	assert_int_equal(
+	    request(f, "POST", "/v1/exec/batch", "{\"executions\":[{\"code\":\"print:x\"}]}", NULL),
+	    503);
+	fb_capacity_release(f->api.capacity, 1);
+	assert_int_equal(request(f, "POST", "/v1/exec", "{\"code\":\"print:x\"}", NULL), 200);
+	fb_capacity_release(f->api.capacity, 2);
+}
+
+static void test_auth_and_rate(void **state)
+{
+	struct fixture *f = *state;
+	const char *body = "{\"code\":\"print:x\"}";
+
+	assert_int_equal(fb_auth_load_string(&f->auth, "[\"k1\",\"k2\"]", "keys"), 0);
+	f->cfg.auth.rate_limit_per_s = 2;
+	f->api.ratelimit = fb_ratelimit_create(2, 2);
+	assert_int_equal(request(f, "POST", "/v1/exec", body, NULL), 401);
+	assert_non_null(strstr(f->m.out, "WWW-Authenticate: Bearer"));
+	assert_int_equal(request(f, "POST", "/v1/exec", body, "HTTP_AUTHORIZATION=Bearer k3"), 401);
+	assert_non_null(strstr(field_str(f->json, "error"), "invalid API key"));
+	assert_int_equal(request(f, "POST", "/v1/exec", body, "HTTP_AUTHORIZATION=Bearer k1"), 200);
+	assert_int_equal(request(f, "POST", "/v1/exec", body, "HTTP_AUTHORIZATION=Bearer k1"), 200);
+	assert_int_equal(request(f, "POST", "/v1/exec", body, "HTTP_AUTHORIZATION=Bearer k1"), 429);
+	assert_non_null(strstr(field_str(f->json, "error"), "rate limit"));
+	/* Another key has its own bucket; health stays open. */
+	assert_int_equal(request(f, "POST", "/v1/exec", body, "HTTP_AUTHORIZATION=Bearer k2"), 200);
+	assert_int_equal(request(f, "GET", "/v1/health", NULL, NULL), 200);
+}
+
+static void test_health_and_metrics(void **state)
+{
+	struct fixture *f = *state;
+
+	assert_int_equal(request(f, "GET", "/v1/health", NULL, NULL), 200);
+	assert_string_equal(field_str(f->json, "status"), "ok");
+	json_t *py = json_object_get(json_object_get(f->json, "templates"), "python");
+	assert_true(json_is_true(json_object_get(py, "ready")));
+	assert_string_equal(field_str(py, "path"), "/proc/self/exe");
+	json_t *w = json_object_get(f->json, "workers");
+	assert_int_equal(json_integer_value(json_object_get(w, "total")), 2);
+	assert_int_equal(json_integer_value(json_object_get(w, "idle")), 1);
+	assert_int_equal(json_integer_value(json_object_get(w, "busy")), 1);
+	assert_int_equal(json_integer_value(json_object_get(w, "max_children")), 4);
+
+	assert_int_equal(request(f, "GET", "/v1/metrics", NULL, NULL), 200);
+	assert_non_null(strstr(f->m.out, "Content-Type: text/plain; version=0.0.4"));
+	assert_non_null(strstr(memconn_body(&f->m), "forkbox_requests_total{status=\"200\"} 1\n"));
+	assert_non_null(strstr(memconn_body(&f->m), "forkbox_pool_workers{state=\"idle\"} 1\n"));
+}
+
+int main(void)
+{
+#define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
+	const struct CMUnitTest tests[] = {
+	    T(test_exec_ok),	    T(test_exec_invalid_utf8_and_truncation),
+	    T(test_exec_timeout),   T(test_exec_errors),
+	    T(test_routing_errors), T(test_sse),
+	    T(test_batch),	    T(test_capacity_503),
+	    T(test_auth_and_rate),  T(test_health_and_metrics),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
