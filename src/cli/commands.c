@@ -10,6 +10,7 @@
 const struct fb_command *const fb_commands[] = {
 	&fb_cmd_doctor,
 	&fb_cmd_config_check,
+	&fb_cmd_run,
 	&fb_cmd_boot,
 	&fb_cmd_template,
 	NULL,

@@ -26,6 +26,7 @@ struct fb_command {
 extern const struct fb_command fb_cmd_doctor;
 extern const struct fb_command fb_cmd_config_check;
 extern const struct fb_command fb_cmd_boot;
+extern const struct fb_command fb_cmd_run;
 /* `forkbox template build|inspect|verify` (src/cli/cmd_template_info.c). */
 extern const struct fb_command fb_cmd_template;
 /* `forkbox template build` (src/cli/cmd_template_build.c), for the template command. */

@@ -2,7 +2,7 @@
  * fields are ignored on purpose: zeroboot SDKs send extra ones. */
 #include "fcgi/api_json.h"
 
-#include "fcgi/utf8.h"
+#include "util/utf8.h"
 #include "util/error.h"
 
 #include <stdlib.h>

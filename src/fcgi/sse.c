@@ -3,7 +3,7 @@
 
 #include "fcgi/api_json.h"
 #include "fcgi/response.h"
-#include "fcgi/utf8.h"
+#include "util/utf8.h"
 
 #include <stdlib.h>
 #include <string.h>

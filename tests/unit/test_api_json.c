@@ -1,6 +1,6 @@
 /* Decoding/validation of exec requests and encoding of results. */
 #include "fcgi/api_json.h"
-#include "fcgi/utf8.h"
+#include "util/utf8.h"
 #include "util/error.h"
 
 #include <setjmp.h>

@@ -87,6 +87,10 @@ host_kvm_is_native() {
 }
 
 if [ "${1:-}" = --run-files ]; then
+	# Scratch space shared by the files of this run (one template build).
+	FORKBOX_VM_WORK=$(mktemp -d /var/tmp/forkbox-vm.XXXXXX)
+	export FORKBOX_VM_WORK
+	trap 'rm -rf "$FORKBOX_VM_WORK"' EXIT
 	run_files
 	exit 0
 fi

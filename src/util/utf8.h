@@ -1,6 +1,6 @@
 /* Guest output is arbitrary bytes; JSON strings must be valid UTF-8. */
-#ifndef FORKBOX_FCGI_UTF8_H
-#define FORKBOX_FCGI_UTF8_H
+#ifndef FORKBOX_UTIL_UTF8_H
+#define FORKBOX_UTIL_UTF8_H
 
 #include <stddef.h>
 

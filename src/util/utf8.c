@@ -1,6 +1,6 @@
 /* UTF-8 validation and repair (RFC 3629: no overlongs, no surrogates,
  * nothing above U+10FFFF). */
-#include "fcgi/utf8.h"
+#include "util/utf8.h"
 
 #include <stdint.h>
 #include <stdlib.h>

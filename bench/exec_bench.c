@@ -1,0 +1,265 @@
+/* exec-bench: N executions through the engine (one CoW fork each), checked
+ * and timed. Used by tests/vm/t-run.sh (100 sequential forks all correct,
+ * 20 forks with distinct random state) and by `make bench`.
+ *
+ *   exec-bench [-n N] [-p THREADS] [-c CODE] [--expect TEXT] [--distinct]
+ *              [--timeout S] TEMPLATE
+ *
+ * Every run's stdout must equal --expect (when given); with --distinct no
+ * two runs may print the same line at the same position. Prints a summary
+ * (fork and fork+exec p50/p99, host RSS and PSS a live fork adds) and one
+ * "FAIL ..." line per bad run; exits 0 only if every run passed. */
+#include "util/error.h"
+#include "vmm/engine.h"
+
+#include <getopt.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define OUT_MAX 65536
+
+struct bench_opts {
+	const char *template_path;
+	const char *code;
+	const char *expect;
+	unsigned runs, threads;
+	int distinct;
+	double timeout_s;
+};
+
+struct run_record {
+	char out[OUT_MAX];
+	size_t out_len;
+	long rss_kb_before, pss_kb_before, rss_kb_live, pss_kb_live;
+	struct fb_exec_result res;
+	int engine_rc;
+};
+
+struct bench {
+	struct bench_opts o;
+	struct fb_engine *engine;
+	struct run_record *recs;
+	atomic_uint next;
+};
+
+/* Sum of Rss/Pss over the process (kB), from /proc/self/smaps_rollup. */
+static void read_rollup(long *rss, long *pss)
+{
+	char line[256];
+	FILE *f = fopen("/proc/self/smaps_rollup", "r");
+
+	*rss = *pss = -1;
+	if (!f)
+		return;
+	while (fgets(line, sizeof(line), f)) {
+		if (strncmp(line, "Rss:", 4) == 0)
+			*rss = strtol(line + 4, NULL, 10);
+		else if (strncmp(line, "Pss:", 4) == 0)
+			*pss = strtol(line + 4, NULL, 10);
+	}
+	fclose(f);
+}
+
+static int collect(void *ctx, enum fb_stream stream, const void *data, size_t len)
+{
+	struct run_record *r = ctx;
+
+	/* Sampled while the VM is alive and has run the code. */
+	read_rollup(&r->rss_kb_live, &r->pss_kb_live);
+	if (stream != FB_STREAM_STDOUT)
+		return 0;
+	if (len > OUT_MAX - 1 - r->out_len)
+		len = OUT_MAX - 1 - r->out_len;
+	memcpy(r->out + r->out_len, data, len);
+	r->out_len += len;
+	r->out[r->out_len] = '\0';
+	return 0;
+}
+
+static void run_one(struct bench *b, struct run_record *r)
+{
+	struct fb_exec_request req = {
+	    .code = b->o.code, .code_len = strlen(b->o.code), .timeout_s = b->o.timeout_s};
+	struct fb_exec_callbacks cb = {.on_output = collect, .ctx = r};
+
+	read_rollup(&r->rss_kb_before, &r->pss_kb_before);
+	r->engine_rc = fb_engine_exec(b->engine, &req, &cb, &r->res);
+	if (r->engine_rc < 0)
+		snprintf(r->out, sizeof(r->out), "engine: %s", fb_error_last());
+}
+
+static void *worker(void *arg)
+{
+	struct bench *b = arg;
+
+	for (;;) {
+		unsigned i = atomic_fetch_add(&b->next, 1);
+		if (i >= b->o.runs)
+			return NULL;
+		run_one(b, &b->recs[i]);
+	}
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+	return (x > y) - (x < y);
+}
+
+static double percentile(double *v, unsigned n, double p)
+{
+	qsort(v, n, sizeof(*v), cmp_double);
+	unsigned i = (unsigned)(p / 100.0 * (n - 1) + 0.5);
+	return v[i < n ? i : n - 1];
+}
+
+static int check_run(const struct bench *b, unsigned i)
+{
+	const struct run_record *r = &b->recs[i];
+
+	if (r->engine_rc < 0) {
+		printf("FAIL run %u: %s\n", i, r->out);
+		return 1;
+	}
+	if (r->res.exit_code != 0 || (b->o.expect && strcmp(r->out, b->o.expect) != 0)) {
+		printf("FAIL run %u: exit %d, stdout '%s'\n", i, r->res.exit_code, r->out);
+		return 1;
+	}
+	return 0;
+}
+
+/* Runs i and j printed the same text (a duplicate random value). */
+static int check_distinct(const struct bench *b)
+{
+	int dup = 0;
+
+	for (unsigned i = 0; i < b->o.runs; i++)
+		for (unsigned j = i + 1; j < b->o.runs; j++) {
+			const char *x = b->recs[i].out, *y = b->recs[j].out;
+			/* Compare line by line: each line is one random source. */
+			while (*x && *y) {
+				size_t lx = strcspn(x, "\n"), ly = strcspn(y, "\n");
+				if (lx == ly && memcmp(x, y, lx) == 0) {
+					printf("FAIL runs %u and %u printed the same line '%.*s'\n", i,
+					       j, (int)lx, x);
+					dup = 1;
+				}
+				x += lx + (x[lx] == '\n');
+				y += ly + (y[ly] == '\n');
+			}
+		}
+	return dup;
+}
+
+static void print_summary(const struct bench *b)
+{
+	unsigned n = b->o.runs;
+	double *fork = calloc(n, sizeof(double)), *total = calloc(n, sizeof(double));
+	double *rss = calloc(n, sizeof(double)), *pss = calloc(n, sizeof(double));
+
+	if (!fork || !total || !rss || !pss)
+		goto out;
+	for (unsigned i = 0; i < n; i++) {
+		const struct run_record *r = &b->recs[i];
+		fork[i] = r->res.fork_time_ms;
+		total[i] = r->res.total_time_ms;
+		rss[i] = (double)(r->rss_kb_live - r->rss_kb_before);
+		pss[i] = (double)(r->pss_kb_live - r->pss_kb_before);
+	}
+	printf("runs %u threads %u\n", n, b->o.threads);
+	printf("fork_ms p50 %.3f p99 %.3f\n", percentile(fork, n, 50), percentile(fork, n, 99));
+	printf("fork_exec_ms p50 %.3f p99 %.3f\n", percentile(total, n, 50),
+	       percentile(total, n, 99));
+	if (b->o.threads == 1)
+		printf("fork_rss_kb p50 %.0f fork_pss_kb p50 %.0f\n", percentile(rss, n, 50),
+		       percentile(pss, n, 50));
+out:
+	free(fork);
+	free(total);
+	free(rss);
+	free(pss);
+}
+
+static int parse_opts(int argc, char **argv, struct bench_opts *o)
+{
+	static const struct option lo[] = {{"expect", required_argument, NULL, 'e'},
+					   {"distinct", no_argument, NULL, 'd'},
+					   {"timeout", required_argument, NULL, 't'},
+					   {NULL, 0, NULL, 0}};
+	*o = (struct bench_opts){.code = "print(1+1)", .runs = 10, .threads = 1, .timeout_s = 60};
+	int c;
+
+	while ((c = getopt_long(argc, argv, "n:p:c:e:dt:", lo, NULL)) != -1) {
+		switch (c) {
+		case 'n':
+			o->runs = (unsigned)strtoul(optarg, NULL, 10);
+			break;
+		case 'p':
+			o->threads = (unsigned)strtoul(optarg, NULL, 10);
+			break;
+		case 'c':
+			o->code = optarg;
+			break;
+		case 'e':
+			o->expect = optarg;
+			break;
+		case 'd':
+			o->distinct = 1;
+			break;
+		case 't':
+			o->timeout_s = strtod(optarg, NULL);
+			break;
+		default:
+			return -1;
+		}
+	}
+	if (optind != argc - 1 || o->runs < 1 || o->runs > 100000 || o->threads < 1 ||
+	    o->threads > 256)
+		return -1;
+	o->template_path = argv[optind];
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	struct bench b = {0};
+
+	if (parse_opts(argc, argv, &b.o) < 0) {
+		fprintf(stderr, "usage: exec-bench [-n N] [-p THREADS] [-c CODE] [--expect TEXT] "
+				"[--distinct] [--timeout S] TEMPLATE\n");
+		return 2;
+	}
+	struct fb_engine_options eo = {.template_path = b.o.template_path, .serial_log_fd = -1};
+	b.engine = fb_engine_open(&eo);
+	b.recs = calloc(b.o.runs, sizeof(*b.recs));
+	if (!b.engine || !b.recs) {
+		fprintf(stderr, "exec-bench: %s\n", b.engine ? "out of memory" : fb_error_last());
+		return 1;
+	}
+	pthread_t th[256];
+	unsigned started = 0;
+	for (; started < b.o.threads; started++) {
+		int err = pthread_create(&th[started], NULL, worker, &b);
+		if (err) {
+			fprintf(stderr, "exec-bench: pthread_create: %s\n", strerror(err));
+			break;
+		}
+	}
+	if (started == 0)
+		worker(&b);
+	for (unsigned i = 0; i < started; i++)
+		pthread_join(th[i], NULL);
+	int failed = 0;
+	for (unsigned i = 0; i < b.o.runs; i++)
+		failed |= check_run(&b, i);
+	if (b.o.distinct)
+		failed |= check_distinct(&b);
+	print_summary(&b);
+	printf("%s: %u runs\n", failed ? "FAILED" : "passed", b.o.runs);
+	fb_engine_close(b.engine);
+	free(b.recs);
+	return failed;
+}

@@ -1,0 +1,203 @@
+/* The execution engine: one template opened and checked against this host
+ * once, then per execution a fresh CoW fork, one agent request over vsock,
+ * and teardown. See engine.h for the contract. */
+#include "vmm/engine.h"
+
+#include "proto/client.h"
+#include "util/error.h"
+#include "vmm/fork.h"
+#include "vmm/kvm.h"
+#include "vmm/snapshot/template_file.h"
+#include "vmm/virtio/vsock.h"
+
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <time.h>
+#include <unistd.h>
+
+#define AGENT_PORT 1024
+/* The agent enforces the time limit itself; the host deadline is a backstop
+ * for a guest that stops answering, so it leaves room for a slow host. */
+#define HOST_MARGIN_MS	      10000u
+#define DEFAULT_OUTPUT_LIMIT  (16u << 20)
+#define MAX_TIME_LIMIT_MS     (24u * 3600u * 1000u)
+
+struct fb_engine {
+	struct fb_kvm kvm;
+	struct fb_template *template;
+	size_t default_output_limit;
+	int serial_log_fd;
+};
+
+static double now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
+}
+
+struct fb_engine *fb_engine_open(const struct fb_engine_options *opts)
+{
+	struct fb_engine *e = calloc(1, sizeof(*e));
+
+	if (!e) {
+		fb_error("engine: out of memory");
+		return NULL;
+	}
+	e->default_output_limit =
+	    opts->default_output_limit ? opts->default_output_limit : DEFAULT_OUTPUT_LIMIT;
+	e->serial_log_fd = opts->serial_log_fd;
+	if (fb_kvm_open(&e->kvm) < 0) {
+		free(e);
+		return NULL;
+	}
+	if (fb_template_open(opts->template_path, &e->template) < 0) {
+		fb_kvm_close(&e->kvm);
+		free(e);
+		return NULL;
+	}
+	if (fb_template_check_host(e->template, e->kvm.fd) < 0) {
+		fb_error_prefix("template %s", opts->template_path);
+		fb_engine_close(e);
+		return NULL;
+	}
+	return e;
+}
+
+void fb_engine_close(struct fb_engine *engine)
+{
+	if (!engine)
+		return;
+	if (engine->template)
+		fb_template_close(engine->template);
+	fb_kvm_close(&engine->kvm);
+	free(engine);
+}
+
+void fb_engine_info(const struct fb_engine *engine, struct fb_engine_info *info)
+{
+	info->template_path = fb_template_path(engine->template);
+	info->guest_memory_bytes = fb_template_mem_size(engine->template);
+	info->ready = true;
+}
+
+/* A random (version 4) UUID; ids only need to be unique, not secret. */
+static void make_id(char out[40])
+{
+	unsigned char b[16];
+
+	if (getrandom(b, sizeof(b), 0) != (ssize_t)sizeof(b)) {
+		struct timespec ts;
+		clock_gettime(CLOCK_REALTIME, &ts);
+		uint64_t x = (uint64_t)ts.tv_nsec ^ ((uint64_t)ts.tv_sec << 30) ^
+			     ((uint64_t)getpid() << 48);
+		for (size_t i = 0; i < sizeof(b); i++, x = x * 6364136223846793005u + 1)
+			b[i] = (unsigned char)(x >> 56);
+	}
+	b[6] = (unsigned char)((b[6] & 0x0f) | 0x40);
+	b[8] = (unsigned char)((b[8] & 0x3f) | 0x80);
+	snprintf(out, 40,
+		 "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", b[0],
+		 b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12],
+		 b[13], b[14], b[15]);
+}
+
+static uint32_t time_limit_ms(double timeout_s)
+{
+	if (!(timeout_s > 0))
+		return 30000;
+	if (timeout_s * 1000.0 >= (double)MAX_TIME_LIMIT_MS)
+		return MAX_TIME_LIMIT_MS;
+	uint32_t ms = (uint32_t)(timeout_s * 1000.0);
+	return ms ? ms : 1;
+}
+
+/* Adapts the proto layer's output callback to the engine's. */
+struct output_relay {
+	const struct fb_exec_callbacks *cb;
+};
+
+static int relay_output(void *ctx, int stream, const void *data, size_t len)
+{
+	struct output_relay *r = ctx;
+
+	if (!r->cb || !r->cb->on_output)
+		return 0;
+	enum fb_stream s = stream == 2 ? FB_STREAM_STDERR : FB_STREAM_STDOUT;
+	return r->cb->on_output(r->cb->ctx, s, data, len);
+}
+
+static void fill_result(struct fb_exec_result *res, const struct fb_agent_outcome *out)
+{
+	res->exit_code = out->exit_code;
+	res->term_signal = out->term_signal;
+	res->timed_out = out->timed_out;
+	res->truncated = out->truncated;
+}
+
+/* Send the request to the agent of a running fork and wait for its exit. */
+static int run_in_vm(struct fb_engine *e, struct fb_vm *vm, const struct fb_exec_request *req,
+		     const struct fb_exec_callbacks *cb, struct fb_exec_result *res)
+{
+	int fd = fb_vsock_connect(vm->vsock, AGENT_PORT);
+
+	if (fd < 0)
+		return fb_error_prefix("connect to the guest agent");
+	uint32_t limit = time_limit_ms(req->timeout_s);
+	struct fb_agent_request ar = {
+	    .code = req->code,
+	    .code_len = req->code_len,
+	    .language = req->language,
+	    .time_limit_ms = limit,
+	    .host_timeout_ms = limit + HOST_MARGIN_MS,
+	    .output_limit = req->output_limit ? req->output_limit : e->default_output_limit,
+	};
+	struct output_relay relay = {.cb = cb};
+	struct fb_agent_handlers h = {.on_output = relay_output, .ctx = &relay};
+	struct fb_agent_outcome out;
+	memset(&out, 0, sizeof(out));
+	int rc = fb_agent_run(fd, &ar, &h, &out);
+	close(fd);
+	if (rc < 0) {
+		const char *vcpu = fb_vm_error(vm);
+		if (vcpu && *vcpu)
+			fb_error_prefix("guest (vCPU: %s)", vcpu);
+		return -1;
+	}
+	fill_result(res, &out);
+	return 0;
+}
+
+int fb_engine_exec(struct fb_engine *engine, const struct fb_exec_request *req,
+		   const struct fb_exec_callbacks *cb, struct fb_exec_result *result)
+{
+	memset(result, 0, sizeof(*result));
+	make_id(result->id);
+	if (req->language && *req->language && strcmp(req->language, "python") != 0)
+		return fb_error("unsupported language '%s' (this template runs python)",
+				req->language);
+
+	double t0 = now_ms();
+	struct fb_fork_options fo = {.serial_fd = engine->serial_log_fd};
+	struct fb_vm *vm = fb_fork_create(&engine->kvm, engine->template, &fo);
+	if (!vm)
+		return -1;
+	if (fb_vm_start(vm) < 0) {
+		fb_vm_destroy(vm);
+		return -1;
+	}
+	double t1 = now_ms();
+	result->fork_time_ms = t1 - t0;
+
+	int rc = run_in_vm(engine, vm, req, cb, result);
+	double t2 = now_ms();
+	result->exec_time_ms = t2 - t1;
+	/* Teardown is not on the caller's clock: the result is complete here. */
+	result->total_time_ms = t2 - t0;
+	fb_vm_destroy(vm);
+	return rc;
+}
