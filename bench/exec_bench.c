@@ -33,7 +33,8 @@ struct bench_opts {
 struct run_record {
 	char out[OUT_MAX];
 	size_t out_len;
-	long rss_kb_before, pss_kb_before, rss_kb_live, pss_kb_live;
+	long rss_kb_before, pss_kb_before, anon_kb_before;
+	long rss_kb_live, pss_kb_live, anon_kb_live;
 	struct fb_exec_result res;
 	int engine_rc;
 };
@@ -45,13 +46,15 @@ struct bench {
 	atomic_uint next;
 };
 
-/* Sum of Rss/Pss over the process (kB), from /proc/self/smaps_rollup. */
-static void read_rollup(long *rss, long *pss)
+/* Rss, Pss and Anonymous (private copies: what a fork really costs, since
+ * template pages it only reads stay in the shared page cache) over the
+ * process, in kB, from /proc/self/smaps_rollup. */
+static void read_rollup(long *rss, long *pss, long *anon)
 {
 	char line[256];
 	FILE *f = fopen("/proc/self/smaps_rollup", "r");
 
-	*rss = *pss = -1;
+	*rss = *pss = *anon = -1;
 	if (!f)
 		return;
 	while (fgets(line, sizeof(line), f)) {
@@ -59,6 +62,8 @@ static void read_rollup(long *rss, long *pss)
 			*rss = strtol(line + 4, NULL, 10);
 		else if (strncmp(line, "Pss:", 4) == 0)
 			*pss = strtol(line + 4, NULL, 10);
+		else if (strncmp(line, "Anonymous:", 10) == 0)
+			*anon = strtol(line + 10, NULL, 10);
 	}
 	fclose(f);
 }
@@ -68,7 +73,7 @@ static int collect(void *ctx, enum fb_stream stream, const void *data, size_t le
 	struct run_record *r = ctx;
 
 	/* Sampled while the VM is alive and has run the code. */
-	read_rollup(&r->rss_kb_live, &r->pss_kb_live);
+	read_rollup(&r->rss_kb_live, &r->pss_kb_live, &r->anon_kb_live);
 	if (stream != FB_STREAM_STDOUT)
 		return 0;
 	if (len > OUT_MAX - 1 - r->out_len)
@@ -85,7 +90,7 @@ static void run_one(struct bench *b, struct run_record *r)
 	    .code = b->o.code, .code_len = strlen(b->o.code), .timeout_s = b->o.timeout_s};
 	struct fb_exec_callbacks cb = {.on_output = collect, .ctx = r};
 
-	read_rollup(&r->rss_kb_before, &r->pss_kb_before);
+	read_rollup(&r->rss_kb_before, &r->pss_kb_before, &r->anon_kb_before);
 	r->engine_rc = fb_engine_exec(b->engine, &req, &cb, &r->res);
 	if (r->engine_rc < 0)
 		snprintf(r->out, sizeof(r->out), "engine: %s", fb_error_last());
@@ -159,8 +164,9 @@ static void print_summary(const struct bench *b)
 	unsigned n = b->o.runs;
 	double *fork = calloc(n, sizeof(double)), *total = calloc(n, sizeof(double));
 	double *rss = calloc(n, sizeof(double)), *pss = calloc(n, sizeof(double));
+	double *anon = calloc(n, sizeof(double));
 
-	if (!fork || !total || !rss || !pss)
+	if (!fork || !total || !rss || !pss || !anon)
 		goto out;
 	for (unsigned i = 0; i < n; i++) {
 		const struct run_record *r = &b->recs[i];
@@ -168,19 +174,21 @@ static void print_summary(const struct bench *b)
 		total[i] = r->res.total_time_ms;
 		rss[i] = (double)(r->rss_kb_live - r->rss_kb_before);
 		pss[i] = (double)(r->pss_kb_live - r->pss_kb_before);
+		anon[i] = (double)(r->anon_kb_live - r->anon_kb_before);
 	}
 	printf("runs %u threads %u\n", n, b->o.threads);
 	printf("fork_ms p50 %.3f p99 %.3f\n", percentile(fork, n, 50), percentile(fork, n, 99));
 	printf("fork_exec_ms p50 %.3f p99 %.3f\n", percentile(total, n, 50),
 	       percentile(total, n, 99));
 	if (b->o.threads == 1)
-		printf("fork_rss_kb p50 %.0f fork_pss_kb p50 %.0f\n", percentile(rss, n, 50),
-		       percentile(pss, n, 50));
+		printf("fork_rss_kb p50 %.0f fork_pss_kb p50 %.0f fork_private_kb p50 %.0f\n",
+		       percentile(rss, n, 50), percentile(pss, n, 50), percentile(anon, n, 50));
 out:
 	free(fork);
 	free(total);
 	free(rss);
 	free(pss);
+	free(anon);
 }
 
 static int parse_opts(int argc, char **argv, struct bench_opts *o)

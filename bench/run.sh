@@ -50,7 +50,7 @@ real_rows() {
 	echo "| fork + exec numpy (rand + argsort), $runs runs | $(field "$tmp/np" fork_exec_ms 2) | $(field "$tmp/np" fork_exec_ms 4) |"
 	echo "| fork + exec \`print(1+1)\`, 8 in parallel, 32 runs | $(field "$tmp/par" fork_exec_ms 2) | $(field "$tmp/par" fork_exec_ms 4) |"
 	echo "| peer: boot the same guest to readiness (no fork) | $(awk "BEGIN{print $boot_s*1000}") | - |"
-	echo "MEM host memory a live fork adds after \`print(1+1)\`: RSS +$(field "$tmp/seq" fork_rss_kb 1) KiB, PSS +$(field "$tmp/seq" fork_pss_kb 3) KiB"
+	echo "MEM host memory a live fork adds after \`print(1+1)\`: RSS +$(field "$tmp/seq" fork_rss_kb 2) KiB, PSS +$(field "$tmp/seq" fork_rss_kb 5) KiB, private (copied-on-write) +$(field "$tmp/seq" fork_rss_kb 8) KiB"
 	echo "RATIO boot-to-ready / fork p50: $(awk "BEGIN{printf \"%.0f\", $boot_s*1000/$fork50}")x"
 }
 

@@ -127,7 +127,7 @@ if [ $completed = 0 ]; then
 	if [ $rc = 124 ]; then
 		echo "not ok $n - VM test suite timed out after $suite_timeout s"
 	elif [ "$FORKBOX_VM_RUNNER" = kvmhost ]; then
-		echo "not ok $n - kvm test host failed to boot (exit $rc)"
+		echo "not ok $n - kvm test host failed to boot or its kernel panicked (exit $rc; rerun with --console to see it)"
 	else
 		echo "not ok $n - VM test suite stopped early (exit $rc)"
 	fi
