@@ -5,6 +5,7 @@
 #include "proto/frame.h"
 
 #include "util/error.h"
+#include "util/clock.h"
 
 #include <errno.h>
 #include <poll.h>
@@ -33,13 +34,6 @@ struct pump {
 	int status;
 	int64_t reaped_ns, stragglers_killed_ns;
 };
-
-static int64_t monotonic_ns(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
 
 static void kill_job(struct pump *p)
 {
@@ -120,7 +114,7 @@ static void queue_exit(struct pump *p)
 /* Time limit, reaping and leftover processes; returns the poll timeout. */
 static int advance_state(struct pump *p)
 {
-	int64_t now = monotonic_ns();
+	int64_t now = fb_clock_ns();
 	int64_t wake = -1;
 	if (!p->reaped && children_reap(p->w->pid, &p->status)) {
 		p->reaped = true;

@@ -3,6 +3,7 @@
 #include "proto/reader.h"
 
 #include "util/error.h"
+#include "util/clock.h"
 
 #include <errno.h>
 #include <poll.h>
@@ -25,18 +26,11 @@ struct client_run {
 	bool finished;
 };
 
-static int64_t monotonic_ns(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
-
 /* Wait for `events` on the socket until the deadline. */
 static enum io_result wait_socket(struct client_run *c, short events)
 {
 	for (;;) {
-		int64_t left_ns = c->deadline_ns - monotonic_ns();
+		int64_t left_ns = c->deadline_ns - fb_clock_ns();
 		if (left_ns <= 0)
 			return IO_DEADLINE;
 		struct pollfd pfd = {.fd = c->fd, .events = events};
@@ -214,7 +208,7 @@ int fb_agent_run(int fd, const struct fb_agent_request *req, const struct fb_age
 				  ? req->host_timeout_ms
 				  : (uint64_t)req->time_limit_ms + DEFAULT_HOST_MARGIN_MS;
 	struct client_run c = {.fd = fd, .req = req, .h = h, .out = out};
-	c.deadline_ns = monotonic_ns() + (int64_t)timeout_ms * 1000000;
+	c.deadline_ns = fb_clock_ns() + (int64_t)timeout_ms * 1000000;
 
 	/* If the agent hangs up while we send (it rejected the request), its
 	 * ERROR frame may still be waiting to be read: read on. */

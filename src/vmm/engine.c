@@ -9,6 +9,7 @@
 #include "vmm/kvm.h"
 #include "vmm/snapshot/template_file.h"
 #include "vmm/virtio/vsock.h"
+#include "util/clock.h"
 
 #include <limits.h>
 #include <stdio.h>
@@ -31,14 +32,6 @@ struct fb_engine {
 	size_t default_output_limit;
 	int serial_log_fd;
 };
-
-static double now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
-}
 
 struct fb_engine *fb_engine_open(const struct fb_engine_options *opts)
 {
@@ -181,7 +174,7 @@ int fb_engine_exec(struct fb_engine *engine, const struct fb_exec_request *req,
 		return fb_error("unsupported language '%s' (this template runs python)",
 				req->language);
 
-	double t0 = now_ms();
+	double t0 = fb_clock_ms();
 	struct fb_fork_options fo = {.serial_fd = engine->serial_log_fd};
 	struct fb_vm *vm = fb_fork_create(&engine->kvm, engine->template, &fo);
 	if (!vm)
@@ -190,11 +183,11 @@ int fb_engine_exec(struct fb_engine *engine, const struct fb_exec_request *req,
 		fb_vm_destroy(vm);
 		return -1;
 	}
-	double t1 = now_ms();
+	double t1 = fb_clock_ms();
 	result->fork_time_ms = t1 - t0;
 
 	int rc = run_in_vm(engine, vm, req, cb, result);
-	double t2 = now_ms();
+	double t2 = fb_clock_ms();
 	result->exec_time_ms = t2 - t1;
 	/* Teardown is not on the caller's clock: the result is complete here. */
 	result->total_time_ms = t2 - t0;

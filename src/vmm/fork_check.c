@@ -13,6 +13,7 @@
 #include "vmm/fork.h"
 #include "vmm/kvm.h"
 #include "vmm/virtio/vsock.h"
+#include "util/clock.h"
 
 #include <pthread.h>
 #include <stdio.h>
@@ -46,13 +47,6 @@ struct fork_run {
 	int ok;
 	char why[FB_ERROR_MAX];
 };
-
-static double now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
-}
 
 static int collect(void *ctx, int stream, const void *data, size_t len)
 {
@@ -94,16 +88,16 @@ static void *run_one(void *arg)
 {
 	struct fork_run *r = arg;
 	struct fb_fork_options fo = {.serial_fd = -1};
-	double t0 = now_ms();
+	double t0 = fb_clock_ms();
 	r->vm = fb_fork_create(r->kvm, r->t, &fo);
-	r->fork_ms = now_ms() - t0;
+	r->fork_ms = fb_clock_ms() - t0;
 	if (!r->vm || fb_vm_start(r->vm) < 0) {
 		snprintf(r->why, sizeof(r->why), "%s", fb_error_last());
 		return NULL;
 	}
-	t0 = now_ms();
+	t0 = fb_clock_ms();
 	r->ok = exec_code(r) == 0;
-	r->exec_ms = now_ms() - t0;
+	r->exec_ms = fb_clock_ms() - t0;
 	if (!r->ok)
 		snprintf(r->why, sizeof(r->why), "%s (vCPU: %s)", fb_error_last(),
 			 fb_vm_error(r->vm));

@@ -13,6 +13,7 @@
 #include "vmm/engine.h"
 
 #include "util/error.h"
+#include "util/clock.h"
 
 #include <stdatomic.h>
 #include <stdio.h>
@@ -61,14 +62,6 @@ void fb_engine_info(const struct fb_engine *engine, struct fb_engine_info *info)
 	info->ready = true;
 }
 
-static double now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
-}
-
 struct run {
 	const struct fb_exec_callbacks *cb;
 	size_t limit, used;
@@ -90,13 +83,13 @@ static void out(struct run *r, enum fb_stream s, const void *data, size_t len)
 
 static void sleep_ms(struct run *r, double ms)
 {
-	double end = now_ms() + ms;
+	double end = fb_clock_ms() + ms;
 
 	if (end > r->deadline) {
 		end = r->deadline;
 		r->res->timed_out = true;
 	}
-	while (now_ms() < end)
+	while (fb_clock_ms() < end)
 		usleep(1000);
 }
 
@@ -155,7 +148,7 @@ static int command(struct run *r, char *line)
 int fb_engine_exec(struct fb_engine *engine, const struct fb_exec_request *req,
 		   const struct fb_exec_callbacks *cb, struct fb_exec_result *result)
 {
-	double start = now_ms();
+	double start = fb_clock_ms();
 	struct run r = {.cb = cb,
 			.limit = req->output_limit ? req->output_limit : engine->default_limit,
 			.res = result,
@@ -176,7 +169,7 @@ int fb_engine_exec(struct fb_engine *engine, const struct fb_exec_request *req,
 	free(code);
 	if (result->timed_out)
 		result->exit_code = 137;
-	result->total_time_ms = now_ms() - start + result->fork_time_ms;
+	result->total_time_ms = fb_clock_ms() - start + result->fork_time_ms;
 	result->exec_time_ms = result->total_time_ms - result->fork_time_ms;
 	return rc ? -1 : 0;
 }
