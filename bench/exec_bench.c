@@ -44,6 +44,7 @@ struct bench {
 	struct fb_engine *engine;
 	struct run_record *recs;
 	atomic_uint next;
+	atomic_uint failures;
 };
 
 /* Rss, Pss and Anonymous (private copies: what a fork really costs, since
@@ -96,6 +97,9 @@ static void run_one(struct bench *b, struct run_record *r)
 		snprintf(r->out, sizeof(r->out), "engine: %s", fb_error_last());
 }
 
+static int check_run(const struct bench *b, unsigned i);
+
+/* Failures are printed as they happen (a hung guest shows at once). */
 static void *worker(void *arg)
 {
 	struct bench *b = arg;
@@ -105,6 +109,8 @@ static void *worker(void *arg)
 		if (i >= b->o.runs)
 			return NULL;
 		run_one(b, &b->recs[i]);
+		if (check_run(b, i))
+			atomic_fetch_add(&b->failures, 1);
 	}
 }
 
@@ -127,10 +133,13 @@ static int check_run(const struct bench *b, unsigned i)
 
 	if (r->engine_rc < 0) {
 		printf("FAIL run %u: %s\n", i, r->out);
+		fflush(stdout);
 		return 1;
 	}
 	if (r->res.exit_code != 0 || (b->o.expect && strcmp(r->out, b->o.expect) != 0)) {
-		printf("FAIL run %u: exit %d, stdout '%s'\n", i, r->res.exit_code, r->out);
+		printf("FAIL run %u: exit %d%s, stdout '%s'\n", i, r->res.exit_code,
+		       r->res.timed_out ? " (timed out)" : "", r->out);
+		fflush(stdout);
 		return 1;
 	}
 	return 0;
@@ -260,9 +269,7 @@ int main(int argc, char **argv)
 		worker(&b);
 	for (unsigned i = 0; i < started; i++)
 		pthread_join(th[i], NULL);
-	int failed = 0;
-	for (unsigned i = 0; i < b.o.runs; i++)
-		failed |= check_run(&b, i);
+	int failed = atomic_load(&b.failures) != 0;
 	if (b.o.distinct)
 		failed |= check_distinct(&b);
 	print_summary(&b);

@@ -52,7 +52,10 @@ if [ "$E2E_FULL" = 1 ]; then
 	check_batch 8
 	check_concurrent 6 200
 	check_errors
-	check_metrics 200 400 401 404 405 413
+	# Under mod_fcgid every process is a pool of one with its own counters,
+	# and processes are recycled every 10 requests here: check the format
+	# and the histograms, not which statuses this one process has seen.
+	check_metrics
 
 	# Recycling: 25 requests one after the other, each printing the pid of
 	# the process serving it, all succeed across at least 3 processes.

@@ -9,7 +9,7 @@ forkbox=$top/forkbox
 
 ok() { echo "ok - $*"; }
 not_ok() { echo "not ok - $*"; failed=1; }
-diag() { sed 's/^/# /'; }
+diag() { sed -u 's/^/# /'; }
 
 # Scratch space: the suite's, or a private one removed when the file exits.
 if [ -z "${FORKBOX_VM_WORK:-}" ]; then

@@ -130,13 +130,15 @@ EOF
 
 check_sequential() {
 	local code='import numpy as np, os; print(int(np.arange(101).sum()), len(os.urandom(8)))'
-	if "$bench" -n 100 -c "$code" --expect $'5050 8\n' "$template" >"$work/seq.txt" 2>&1; then
+	# exec-bench prints a failed run at once: shown live as diagnostics.
+	"$bench" -n 100 --timeout 20 -c "$code" --expect $'5050 8\n' "$template" 2>&1 |
+		tee "$work/seq.txt" | grep --line-buffered '^FAIL' | diag
+	if [ "${PIPESTATUS[0]}" = 0 ]; then
 		ok "100 sequential forks all correct ($(grep -E '^fork' "$work/seq.txt" | tr '\n' ';'))"
 	else
 		not_ok "100 sequential forks"
-		grep -v '^fork' "$work/seq.txt" | head -n 20 | diag
 	fi
-	diag <"$work/seq.txt"
+	grep -v '^FAIL' "$work/seq.txt" | diag
 }
 
 check_distinct() {
@@ -145,7 +147,7 @@ print(os.urandom(16).hex())
 print(random.random())
 print(numpy.random.rand())
 print(random.getrandbits(64))'
-	if "$bench" -n 20 -c "$code" --distinct "$template" >"$work/distinct.txt" 2>&1; then
+	if "$bench" -n 20 --timeout 20 -c "$code" --distinct "$template" >"$work/distinct.txt" 2>&1; then
 		ok "20 forks: os.urandom, random.random, numpy.random.rand all distinct"
 	else
 		not_ok "20 forks with distinct random values"
