@@ -178,14 +178,18 @@ void fb_vm_destroy(struct fb_vm *vm)
 	/* The device's I/O thread uses guest memory and the VM fd: it goes first. */
 	if (vm->vsock)
 		fb_vsock_destroy(vm->vsock);
+	/* Guest memory goes before the VM fd: unmapping it makes KVM drop its
+	 * mappings through the MMU notifier, which yields the CPU as it goes,
+	 * while tearing them down in the last close does not (a soft lockup of
+	 * the whole CPU in nested KVM under TCG). */
+	if (vm->mem_owned && vm->mem.host)
+		munmap(vm->mem.host, vm->mem.size);
 	if (vm->run)
 		munmap(vm->run, vm->run_size);
 	if (vm->vcpu_fd >= 0)
 		close(vm->vcpu_fd);
 	if (vm->vm_fd >= 0)
 		close(vm->vm_fd);
-	if (vm->mem_owned && vm->mem.host)
-		munmap(vm->mem.host, vm->mem.size);
 	if (vm->mem_fd >= 0)
 		close(vm->mem_fd);
 	free(vm->cpuid);
