@@ -51,7 +51,7 @@ real_rows() {
 	echo "| fork + exec \`print(1+1)\`, 8 in parallel, 32 runs | $(field "$tmp/par" fork_exec_ms 2) | $(field "$tmp/par" fork_exec_ms 4) |"
 	echo "| peer: boot the same guest to readiness (no fork) | $(awk "BEGIN{print $boot_s*1000}") | - |"
 	echo "MEM host memory a live fork adds after \`print(1+1)\`: RSS +$(field "$tmp/seq" fork_rss_kb 2) KiB, PSS +$(field "$tmp/seq" fork_rss_kb 5) KiB, private (copied-on-write) +$(field "$tmp/seq" fork_rss_kb 8) KiB"
-	echo "RATIO boot-to-ready / fork p50: $(awk "BEGIN{printf \"%.0f\", $boot_s*1000/$fork50}")x"
+	echo "RATIO $(awk "BEGIN{printf \"%.0f\", $boot_s*1000/$fork50}")x"
 }
 
 if [ "${1:-}" = --real ]; then
@@ -61,7 +61,7 @@ fi
 
 [ -x "$build/bench/fork_bench" ] && [ -x "$build/bench/exec-bench" ] || die "run 'make' first"
 
-machine="$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//'), $(nproc) CPUs, $(uname -r)"
+machine="$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//'), $(nproc) CPUs, Linux $(uname -r), /dev/kvm: $("$forkbox" doctor --quiet --require-native >/dev/null 2>&1 && echo 'hardware KVM' || echo 'no stock-kernel KVM (PVM or none)')"
 date_utc=$(date -u +%Y-%m-%dT%H:%MZ)
 micro=$("$build/bench/fork_bench") || die "fork_bench failed"
 
@@ -96,7 +96,10 @@ Measured $where.
 $(echo "$real" | grep '^|')
 
 $(echo "$real" | sed -n 's/^MEM //p').
-Forking is $(echo "$real" | sed -n 's/^RATIO //p') faster than booting the guest (same run, same host).
+RSS and PSS count the template pages the fork's guest touched, which stay
+shared in the page cache (one process maps them here, so PSS = RSS); the
+private (copied-on-write) figure is what each fork really adds.
+A fork (p50) is $(echo "$real" | sed -n 's/^RATIO //p') faster than booting the same guest to readiness (same run, same host).
 
 ## zeroboot's published numbers (bare metal, for reference)
 
