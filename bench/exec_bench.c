@@ -157,8 +157,8 @@ static int check_distinct(const struct bench *b)
 			while (*x && *y) {
 				size_t lx = strcspn(x, "\n"), ly = strcspn(y, "\n");
 				if (lx == ly && memcmp(x, y, lx) == 0) {
-					printf("FAIL runs %u and %u printed the same line '%.*s'\n", i,
-					       j, (int)lx, x);
+					printf("FAIL runs %u and %u printed the same line '%.*s'\n",
+					       i, j, (int)lx, x);
 					dup = 1;
 				}
 				x += lx + (x[lx] == '\n');

@@ -4,8 +4,8 @@
 
 #include "proto/frame.h"
 
-#include "util/error.h"
 #include "util/clock.h"
+#include "util/error.h"
 
 #include <errno.h>
 #include <poll.h>

@@ -14,10 +14,10 @@
 #include <string.h>
 #include <unistd.h>
 
-#define RUN_EXIT_ENGINE	   125 /* the engine failed: no exit status from the guest */
-#define MAX_CODE_BYTES	   (16u << 20)
-#define SYSTEM_TEMPLATE	   "/var/lib/forkbox/python.tmpl"
-#define BUILT_TEMPLATE	   "forkbox.template"
+#define RUN_EXIT_ENGINE 125 /* the engine failed: no exit status from the guest */
+#define MAX_CODE_BYTES	(16u << 20)
+#define SYSTEM_TEMPLATE "/var/lib/forkbox/python.tmpl"
+#define BUILT_TEMPLATE	"forkbox.template"
 
 struct run_args {
 	const char *template_path;
@@ -66,8 +66,8 @@ static int parse_args(int argc, char **argv, struct run_args *a)
 			a->timeout_s = strtod(optarg, &end);
 			if (errno || end == optarg || *end || !(a->timeout_s > 0) ||
 			    a->timeout_s > 86400)
-				return fb_usage_error("run", "--timeout: '%s' is not 0 < S <= 86400",
-						      optarg);
+				return fb_usage_error(
+				    "run", "--timeout: '%s' is not 0 < S <= 86400", optarg);
 			break;
 		case 'j':
 			a->json = 1;
@@ -231,6 +231,14 @@ static int run_main(int argc, char **argv)
 		fprintf(stderr, "forkbox run: %s\n", fb_error_last());
 		return RUN_EXIT_ENGINE;
 	}
+	if (access(a.template_path, R_OK) < 0) {
+		fprintf(stderr,
+			"forkbox run: no readable template at %s: %s (build one with "
+			"'forkbox template build -o %s', or give --template FILE)\n",
+			a.template_path, strerror(errno), a.template_path);
+		free(code);
+		return RUN_EXIT_ENGINE;
+	}
 	struct fb_engine_options eo = {.template_path = a.template_path,
 				       .serial_log_fd = a.console ? STDERR_FILENO : -1};
 	struct fb_engine *e = fb_engine_open(&eo);
@@ -265,38 +273,37 @@ static int run_main(int argc, char **argv)
 const struct fb_command fb_cmd_run = {
     .name = "run",
     .summary = "run code in a fresh VM forked from a template",
-    .help =
-	"NAME\n"
-	"    forkbox run - run code in a fresh VM forked from a template\n"
-	"\n"
-	"SYNOPSIS\n"
-	"    forkbox run [--template FILE] [--timeout S] [--json] [--console]\n"
-	"                (-c CODE | FILE | -)\n"
-	"\n"
-	"DESCRIPTION\n"
-	"    Forks one copy-on-write VM from the template, sends it fresh entropy,\n"
-	"    the host's clock and the code, streams the guest's stdout and stderr\n"
-	"    to this process's stdout and stderr as they are produced, destroys the\n"
-	"    VM and exits with the guest code's exit status.\n"
-	"\n"
-	"OPTIONS\n"
-	"    -T, --template FILE  template to fork (default: $FORKBOX_TEMPLATE, else\n"
-	"                         ./" BUILT_TEMPLATE " if present, else " SYSTEM_TEMPLATE ")\n"
-	"    -t, --timeout S      kill the code after S seconds (default 30)\n"
-	"    -j, --json           print one JSON object instead of streaming: id,\n"
-	"                         stdout, stderr, exit_code, fork_time_ms,\n"
-	"                         exec_time_ms, total_time_ms, timed_out, truncated\n"
-	"    -C, --console        copy the forked guest's serial console to stderr\n"
-	"    -c, --code CODE      the Python code to run; or give FILE, or - for stdin\n"
-	"\n"
-	"EXIT STATUS\n"
-	"    The guest code's exit status: 0, the status given to sys.exit(), 1 for\n"
-	"    an uncaught exception, 128+N after death by signal N (137 on timeout).\n"
-	"    125 when the VM could not be created or the engine failed; 2 for a bad\n"
-	"    command line.\n"
-	"\n"
-	"EXAMPLES\n"
-	"    forkbox run -c 'import numpy as np; print(np.arange(6).reshape(2,3).sum())'\n"
-	"    echo 'print(1+1)' | forkbox run --json -\n",
+    .help = "NAME\n"
+	    "    forkbox run - run code in a fresh VM forked from a template\n"
+	    "\n"
+	    "SYNOPSIS\n"
+	    "    forkbox run [--template FILE] [--timeout S] [--json] [--console]\n"
+	    "                (-c CODE | FILE | -)\n"
+	    "\n"
+	    "DESCRIPTION\n"
+	    "    Forks one copy-on-write VM from the template, sends it fresh entropy,\n"
+	    "    the host's clock and the code, streams the guest's stdout and stderr\n"
+	    "    to this process's stdout and stderr as they are produced, destroys the\n"
+	    "    VM and exits with the guest code's exit status.\n"
+	    "\n"
+	    "OPTIONS\n"
+	    "    -T, --template FILE  template to fork (default: $FORKBOX_TEMPLATE, else\n"
+	    "                         ./" BUILT_TEMPLATE " if present, else " SYSTEM_TEMPLATE ")\n"
+	    "    -t, --timeout S      kill the code after S seconds (default 30)\n"
+	    "    -j, --json           print one JSON object instead of streaming: id,\n"
+	    "                         stdout, stderr, exit_code, fork_time_ms,\n"
+	    "                         exec_time_ms, total_time_ms, timed_out, truncated\n"
+	    "    -C, --console        copy the forked guest's serial console to stderr\n"
+	    "    -c, --code CODE      the Python code to run; or give FILE, or - for stdin\n"
+	    "\n"
+	    "EXIT STATUS\n"
+	    "    The guest code's exit status: 0, the status given to sys.exit(), 1 for\n"
+	    "    an uncaught exception, 128+N after death by signal N (137 on timeout).\n"
+	    "    125 when the VM could not be created or the engine failed; 2 for a bad\n"
+	    "    command line.\n"
+	    "\n"
+	    "EXAMPLES\n"
+	    "    forkbox run -c 'import numpy as np; print(np.arange(6).reshape(2,3).sum())'\n"
+	    "    echo 'print(1+1)' | forkbox run --json -\n",
     .main = run_main,
 };

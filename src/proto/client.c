@@ -2,8 +2,8 @@
 
 #include "proto/reader.h"
 
-#include "util/error.h"
 #include "util/clock.h"
+#include "util/error.h"
 
 #include <errno.h>
 #include <poll.h>

@@ -4,12 +4,13 @@
 #include "vmm/engine.h"
 
 #include "proto/client.h"
+#include "util/clock.h"
 #include "util/error.h"
+#include "util/probe.h"
 #include "vmm/fork.h"
 #include "vmm/kvm.h"
 #include "vmm/snapshot/template_file.h"
 #include "vmm/virtio/vsock.h"
-#include "util/clock.h"
 
 #include <limits.h>
 #include <stdio.h>
@@ -22,9 +23,9 @@
 #define AGENT_PORT 1024
 /* The agent enforces the time limit itself; the host deadline is a backstop
  * for a guest that stops answering, so it leaves room for a slow host. */
-#define HOST_MARGIN_MS	      10000u
-#define DEFAULT_OUTPUT_LIMIT  (16u << 20)
-#define MAX_TIME_LIMIT_MS     (24u * 3600u * 1000u)
+#define HOST_MARGIN_MS	     10000u
+#define DEFAULT_OUTPUT_LIMIT (16u << 20)
+#define MAX_TIME_LIMIT_MS    (24u * 3600u * 1000u)
 
 struct fb_engine {
 	struct fb_kvm kvm;
@@ -44,13 +45,18 @@ struct fb_engine *fb_engine_open(const struct fb_engine_options *opts)
 	e->default_output_limit =
 	    opts->default_output_limit ? opts->default_output_limit : DEFAULT_OUTPUT_LIMIT;
 	e->serial_log_fd = opts->serial_log_fd;
-	if (fb_kvm_open(&e->kvm) < 0) {
-		free(e);
+	e->kvm.fd = -1;
+	/* Refuse up front, with the reason and the way out, rather than fail
+	 * on every request on a host whose KVM cannot run the guest kernel. */
+	struct fb_kvm_report report;
+	if (fb_probe_kvm(&report) != FB_KVM_NATIVE) {
+		fb_error("this host cannot run the guest kernel: %s; %s", report.reason,
+			 report.fallback);
+		fb_engine_close(e);
 		return NULL;
 	}
-	if (fb_template_open(opts->template_path, &e->template) < 0) {
-		fb_kvm_close(&e->kvm);
-		free(e);
+	if (fb_kvm_open(&e->kvm) < 0 || fb_template_open(opts->template_path, &e->template) < 0) {
+		fb_engine_close(e);
 		return NULL;
 	}
 	if (fb_template_check_host(e->template, e->kvm.fd) < 0) {
@@ -86,16 +92,15 @@ static void make_id(char out[40])
 	if (getrandom(b, sizeof(b), 0) != (ssize_t)sizeof(b)) {
 		struct timespec ts;
 		clock_gettime(CLOCK_REALTIME, &ts);
-		uint64_t x = (uint64_t)ts.tv_nsec ^ ((uint64_t)ts.tv_sec << 30) ^
-			     ((uint64_t)getpid() << 48);
+		uint64_t x =
+		    (uint64_t)ts.tv_nsec ^ ((uint64_t)ts.tv_sec << 30) ^ ((uint64_t)getpid() << 48);
 		for (size_t i = 0; i < sizeof(b); i++, x = x * 6364136223846793005u + 1)
 			b[i] = (unsigned char)(x >> 56);
 	}
 	b[6] = (unsigned char)((b[6] & 0x0f) | 0x40);
 	b[8] = (unsigned char)((b[8] & 0x3f) | 0x80);
-	snprintf(out, 40,
-		 "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", b[0],
-		 b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12],
+	snprintf(out, 40, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x",
+		 b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12],
 		 b[13], b[14], b[15]);
 }
 

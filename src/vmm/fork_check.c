@@ -9,11 +9,11 @@
  * Prints TAP lines ("ok - ...", "not ok - ...") and timings; exits 0 only
  * if every check passed. */
 #include "proto/client.h"
+#include "util/clock.h"
 #include "util/error.h"
 #include "vmm/fork.h"
 #include "vmm/kvm.h"
 #include "vmm/virtio/vsock.h"
-#include "util/clock.h"
 
 #include <pthread.h>
 #include <stdio.h>

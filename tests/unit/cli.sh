@@ -27,7 +27,6 @@ status() { # status WANT COMMAND...: COMMAND exits WANT (output to $tmp)
 	got=$?
 	[ "$got" -eq "$want" ] || { echo "# $*: exit $got, want $want" >&2; return 1; }
 }
-echo "1..14"
 check "--help exits 0 and lists doctor" sh -c "'$bin' --help | grep -q '^  doctor '"
 check "--version prints the version" sh -c "'$bin' --version | grep -Eq '^forkbox [0-9]+\.[0-9]+'"
 check "no command is a usage error (2)" status 2 "$bin"
@@ -49,6 +48,17 @@ check "doctor --quiet --require-native: same status, prints nothing" \
 check "doctor --require-native: reason on stderr only when not native" \
 	sh -c "'$bin' doctor --require-native >'$tmp/o' 2>'$tmp/e'; rc=\$?; [ ! -s '$tmp/o' ] && \
 	       if [ \$rc -eq 0 ]; then [ ! -s '$tmp/e' ]; else grep -q '^kvm: .*fallback: ' '$tmp/e'; fi"
+check "run: no code is a usage error (2)" status 2 "$bin" run
+check "run: -c and FILE together is a usage error (2)" status 2 "$bin" run -c 1 /dev/null
+check "run: a missing template exits 125 naming it" \
+	sh -c "FORKBOX_TEMPLATE='$tmp/none.tmpl' '$bin' run -c 'print(1)' 2>'$tmp/e'; [ \$? -eq 125 ] && \
+	       grep -q 'none.tmpl' '$tmp/e'"
+if [ "$doctor_rc" != 0 ]; then
+	# The engine refuses an unusable host up front, with the reason and the way out.
+	check "run: refused on this host with the probe's reason and fallback (exit 125)" \
+		sh -c "'$bin' run --template /etc/hostname -c 'print(1)' 2>'$tmp/e'; [ \$? -eq 125 ] && \
+		       grep -q 'cannot run the guest kernel: kvm: .*; run inside the KVM test host' '$tmp/e'"
+fi
 check "config-check accepts conf/forkbox.conf" \
 	sh -c "'$bin' config-check -c '$src/conf/forkbox.conf' | grep -qx '$src/conf/forkbox.conf: syntax ok'"
 printf 'pool = {\n  max_children = 0;\n};\n' >"$tmp/bad.conf"
@@ -57,4 +67,5 @@ check "config-check rejects a bad file with FILE:LINE (exit 1)" \
 	       grep -q '$tmp/bad.conf:2: pool.max_children: must be between 1 and 4096'; \
 	       '$bin' config-check -c '$tmp/bad.conf' 2>/dev/null; [ \$? -eq 1 ]"
 check "config-check bad option exits 2" status 2 "$bin" config-check --no-such-option
+echo "1..$n" # the plan last: the checks run depend on the host
 [ "$fails" -eq 0 ]

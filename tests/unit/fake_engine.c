@@ -12,8 +12,8 @@
  * is reported as the guest memory. */
 #include "vmm/engine.h"
 
-#include "util/error.h"
 #include "util/clock.h"
+#include "util/error.h"
 
 #include <stdatomic.h>
 #include <stdio.h>
