@@ -191,7 +191,10 @@ bool fb_virtq_should_notify(const struct fb_virtq *q, const struct fb_guest_mem 
 		 FB_VIRTQ_AVAIL_F_NO_INTERRUPT);
 }
 
-size_t fb_iov_copy_from(const struct iovec *iov, unsigned n, size_t skip, void *dst, size_t len)
+/* Copies len bytes between buf and the iovec's bytes from offset skip on:
+ * into the iovec when to_iov, out of it otherwise. Returns bytes copied. */
+static size_t iov_copy(const struct iovec *iov, unsigned n, size_t skip, uint8_t *buf, size_t len,
+		       bool to_iov)
 {
 	size_t done = 0;
 
@@ -203,30 +206,26 @@ size_t fb_iov_copy_from(const struct iovec *iov, unsigned n, size_t skip, void *
 			continue;
 		}
 		take = seg - skip < len - done ? seg - skip : len - done;
-		memcpy((uint8_t *)dst + done, (uint8_t *)iov[i].iov_base + skip, take);
+		uint8_t *at = (uint8_t *)iov[i].iov_base + skip;
+		if (to_iov)
+			memcpy(at, buf + done, take);
+		else
+			memcpy(buf + done, at, take);
 		done += take;
 		skip = 0;
 	}
 	return done;
 }
 
+size_t fb_iov_copy_from(const struct iovec *iov, unsigned n, size_t skip, void *dst, size_t len)
+{
+	return iov_copy(iov, n, skip, dst, len, false);
+}
+
 size_t fb_iov_copy_to(const struct iovec *iov, unsigned n, size_t skip, const void *src, size_t len)
 {
-	size_t done = 0;
-
-	for (unsigned i = 0; i < n && done < len; i++) {
-		size_t seg = iov[i].iov_len, take;
-
-		if (skip >= seg) {
-			skip -= seg;
-			continue;
-		}
-		take = seg - skip < len - done ? seg - skip : len - done;
-		memcpy((uint8_t *)iov[i].iov_base + skip, (const uint8_t *)src + done, take);
-		done += take;
-		skip = 0;
-	}
-	return done;
+	/* Only read through buf when to_iov is set. */
+	return iov_copy(iov, n, skip, (uint8_t *)(uintptr_t)src, len, true);
 }
 
 unsigned fb_iov_slice(const struct iovec *iov, unsigned n, size_t skip, size_t len,
