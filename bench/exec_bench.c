@@ -9,6 +9,7 @@
  * two runs may print the same line at the same position. Prints a summary
  * (fork and fork+exec p50/p99, host RSS and PSS a live fork adds) and one
  * "FAIL ..." line per bad run; exits 0 only if every run passed. */
+#include "rollup.h"
 #include "util/error.h"
 #include "vmm/engine.h"
 
@@ -33,8 +34,7 @@ struct bench_opts {
 struct run_record {
 	char out[OUT_MAX];
 	size_t out_len;
-	long rss_kb_before, pss_kb_before, anon_kb_before;
-	long rss_kb_live, pss_kb_live, anon_kb_live;
+	struct bench_rollup before, live;
 	struct fb_exec_result res;
 	int engine_rc;
 };
@@ -47,34 +47,12 @@ struct bench {
 	atomic_uint failures;
 };
 
-/* Rss, Pss and Anonymous (private copies: what a fork really costs, since
- * template pages it only reads stay in the shared page cache) over the
- * process, in kB, from /proc/self/smaps_rollup. */
-static void read_rollup(long *rss, long *pss, long *anon)
-{
-	char line[256];
-	FILE *f = fopen("/proc/self/smaps_rollup", "r");
-
-	*rss = *pss = *anon = -1;
-	if (!f)
-		return;
-	while (fgets(line, sizeof(line), f)) {
-		if (strncmp(line, "Rss:", 4) == 0)
-			*rss = strtol(line + 4, NULL, 10);
-		else if (strncmp(line, "Pss:", 4) == 0)
-			*pss = strtol(line + 4, NULL, 10);
-		else if (strncmp(line, "Anonymous:", 10) == 0)
-			*anon = strtol(line + 10, NULL, 10);
-	}
-	fclose(f);
-}
-
 static int collect(void *ctx, enum fb_stream stream, const void *data, size_t len)
 {
 	struct run_record *r = ctx;
 
 	/* Sampled while the VM is alive and has run the code. */
-	read_rollup(&r->rss_kb_live, &r->pss_kb_live, &r->anon_kb_live);
+	r->live = bench_read_rollup();
 	if (stream != FB_STREAM_STDOUT)
 		return 0;
 	if (len > OUT_MAX - 1 - r->out_len)
@@ -91,7 +69,7 @@ static void run_one(struct bench *b, struct run_record *r)
 	    .code = b->o.code, .code_len = strlen(b->o.code), .timeout_s = b->o.timeout_s};
 	struct fb_exec_callbacks cb = {.on_output = collect, .ctx = r};
 
-	read_rollup(&r->rss_kb_before, &r->pss_kb_before, &r->anon_kb_before);
+	r->before = bench_read_rollup();
 	r->engine_rc = fb_engine_exec(b->engine, &req, &cb, &r->res);
 	if (r->engine_rc < 0)
 		snprintf(r->out, sizeof(r->out), "engine: %s", fb_error_last());
@@ -181,9 +159,9 @@ static void print_summary(const struct bench *b)
 		const struct run_record *r = &b->recs[i];
 		fork[i] = r->res.fork_time_ms;
 		total[i] = r->res.total_time_ms;
-		rss[i] = (double)(r->rss_kb_live - r->rss_kb_before);
-		pss[i] = (double)(r->pss_kb_live - r->pss_kb_before);
-		anon[i] = (double)(r->anon_kb_live - r->anon_kb_before);
+		rss[i] = (double)(r->live.rss_kb - r->before.rss_kb);
+		pss[i] = (double)(r->live.pss_kb - r->before.pss_kb);
+		anon[i] = (double)(r->live.anon_kb - r->before.anon_kb);
 	}
 	printf("runs %u threads %u\n", n, b->o.threads);
 	printf("fork_ms p50 %.3f p99 %.3f\n", percentile(fork, n, 50), percentile(fork, n, 99));

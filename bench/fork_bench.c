@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "microguest.h"
+#include "rollup.h"
 #include "util/error.h"
 
 #define RUNS	   200
@@ -25,20 +26,6 @@ static int cmp_double(const void *a, const void *b)
 {
 	double x = *(const double *)a, y = *(const double *)b;
 	return x < y ? -1 : x > y;
-}
-
-/* RSS and PSS of this process in KiB. */
-static void rss_pss(long *rss, long *pss)
-{
-	char line[256];
-	FILE *f = fopen("/proc/self/smaps_rollup", "r");
-	*rss = *pss = -1;
-	while (f && fgets(line, sizeof(line), f)) {
-		sscanf(line, "Rss: %ld kB", rss);
-		sscanf(line, "Pss: %ld kB", pss);
-	}
-	if (f)
-		fclose(f);
 }
 
 static int run_fork(struct mg_vm *vm, uint32_t expected)
@@ -99,17 +86,17 @@ static int time_forks(const struct fb_template *t)
 static int measure_memory(const struct fb_template *t)
 {
 	static struct mg_vm vms[LIVE_FORKS];
-	long rss0, pss0, rss1, pss1;
-	rss_pss(&rss0, &pss0);
+	struct bench_rollup m0 = bench_read_rollup();
 	for (int i = 0; i < LIVE_FORKS; i++)
 		if (mg_fork(&vms[i], t) < 0 || run_fork(&vms[i], 101) < 0)
 			return -1;
-	rss_pss(&rss1, &pss1);
+	struct bench_rollup m1 = bench_read_rollup();
 	for (int i = 0; i < LIVE_FORKS; i++)
 		mg_vm_destroy(&vms[i]);
 	printf("\nmemory per live fork (%d forks, guest ran 1 iteration): RSS +%ld KiB, "
 	       "PSS +%ld KiB\n",
-	       LIVE_FORKS, (rss1 - rss0) / LIVE_FORKS, (pss1 - pss0) / LIVE_FORKS);
+	       LIVE_FORKS, (m1.rss_kb - m0.rss_kb) / LIVE_FORKS,
+	       (m1.pss_kb - m0.pss_kb) / LIVE_FORKS);
 	return 0;
 }
 
