@@ -19,12 +19,21 @@ if [ -z "${FORKBOX_VM_WORK:-}" ]; then
 fi
 fb_vm_workdir() { echo "$FORKBOX_VM_WORK"; }
 
+# Names the operation about to run, so that a freeze of the KVM test host
+# is reported as "FROZE during FILE: OPERATION" (tests/kvmhost/run).
+fb_vm_op() {
+	[ -z "${FORKBOX_KVMHOST_OP:-}" ] || echo "${0##*/}: $*" >>"$FORKBOX_KVMHOST_OP"
+}
+
 fb_vm_template() {
 	local dir t log
-	dir=$(fb_vm_workdir)
+	# $FORKBOX_VM_SHARED: a host directory every test-host boot of this
+	# suite run sees (suite.sh), so the template is built once per run.
+	dir=${FORKBOX_VM_SHARED:-$(fb_vm_workdir)}
 	t=$dir/python.tmpl
 	log=$dir/template-build.log
 	if [ ! -s "$t" ]; then
+		fb_vm_op "template build"
 		if ! "$forkbox" template build -o "$t.part" --kernel "$top/guest/out/vmlinux" \
 			--initramfs "$top/guest/out/initramfs.cpio.zst" \
 			--timeout "${FORKBOX_BOOT_TIMEOUT:-300}" >"$log" 2>&1; then

@@ -5,8 +5,9 @@
 # TAP lines they print ("ok - text", "not ok - text", "# diagnostic").
 # Where this host's /dev/kvm can run a stock kernel the files run here;
 # elsewhere (PVM, no KVM) each file runs in its own boot of the KVM test
-# host, tests/kvmhost/run (a boot takes seconds), run once more if that
-# host froze. See tests/vm/README.md.
+# host, tests/kvmhost/run (a boot takes seconds); a boot that froze is a
+# failure naming the file and operation, counted in the closing
+# "# test host freezes: N". See tests/vm/README.md.
 #
 # Environment: FORKBOX_VM_TESTS (glob on the file name, e.g. 't-kvm*'),
 # FORKBOX_VM_SUITE_TIMEOUT (seconds, default 3600), FORKBOX_SRCDIR,
@@ -72,6 +73,7 @@ run_file() { # FILE
 run_files() {
 	local f
 	while IFS= read -r f; do
+		echo "${f##*/}" >>"${FORKBOX_KVMHOST_OP:-/dev/null}"
 		run_file "$f"
 	done < <(selected_files)
 	echo "$end_marker"
@@ -96,28 +98,27 @@ if [ "${1:-}" = --run-files ]; then
 	exit 0
 fi
 
-# Unnumbered lines of one test-host boot per file. A boot that froze (exit
-# 126: nested KVM under TCG stopped every CPU of the test host, a fault of
-# the emulated host, not of the file) is run once more in a fresh boot; its
-# partial output is kept as diagnostics. A second freeze is a failure.
+# Unnumbered lines of one test-host boot per file. The boots share one
+# host directory ($FORKBOX_VM_SHARED, writable inside), so the template is
+# built once per suite run. A boot that froze (exit 126) is a failure naming
+# the file and the operation it froze in; it is not run again.
 run_files_in_testhost() {
-	local f name attempt rc out
+	local f name rc out op
 	out=$(mktemp /var/tmp/forkbox-vm-suite.XXXXXX)
 	while IFS= read -r f; do
 		name=${f##*/}
-		for attempt in 1 2; do
-			FORKBOX_VM_TESTS=$name "$FORKBOX_SRCDIR/tests/kvmhost/run" --quiet \
-				--timeout "$(($(file_timeout "$f") + 120))" \
-				-- "$here/suite.sh" --run-files >"$out" 2>&1
-			rc=$?
-			[ $rc = 126 ] && [ $attempt = 1 ] || break
-			echo "# the test host froze during $name (exit 126); its output so far:"
-			sed 's/^/#   /' "$out"
-			echo "# running $name again in a fresh test host"
-		done
-		grep -vxF "$end_marker" "$out"
-		if ! grep -qxF "$end_marker" "$out"; then
-			echo "not ok - ${name%.sh}: the test host stopped (exit $rc$([ $rc = 126 ] && echo ', froze twice'))"
+		FORKBOX_VM_TESTS=$name "$FORKBOX_SRCDIR/tests/kvmhost/run" --quiet \
+			--timeout "$(($(file_timeout "$f") + 120))" --share "$FORKBOX_VM_SHARED" \
+			-- "$here/suite.sh" --run-files >"$out" 2>&1
+		rc=$?
+		grep -vxF "$end_marker" "$out" | grep -v '^kvmhost: ' | sed '/^\(not \)\{0,1\}ok /!{/^#/!s/^/# /}'
+		if [ $rc = 126 ]; then
+			op=$(sed -n 's/^kvmhost: FROZE during \(.*\) (no heartbeat.*/\1/p' "$out" | head -n 1)
+			grep '^kvmhost: ' "$out" | sed 's/^/# /'
+			echo "not ok - ${name%.sh}: the test host FROZE during ${op:-an unnamed operation} (exit 126)"
+		elif ! grep -qxF "$end_marker" "$out"; then
+			grep '^kvmhost: ' "$out" | sed 's/^/# /'
+			echo "not ok - ${name%.sh}: the test host stopped (exit $rc)"
 		fi
 	done < <(selected_files)
 	rm -f "$out"
@@ -125,6 +126,9 @@ run_files_in_testhost() {
 }
 
 if [ "${1:-}" = --run-in-testhost ]; then
+	FORKBOX_VM_SHARED=$(mktemp -d /var/tmp/forkbox-vm-shared.XXXXXX)
+	export FORKBOX_VM_SHARED
+	trap 'rm -rf "$FORKBOX_VM_SHARED"' EXIT
 	run_files_in_testhost
 	exit 0
 fi
@@ -142,6 +146,8 @@ echo "# running VM tests on $where"
 
 n=0
 completed=0
+log=$(mktemp /var/tmp/forkbox-vm-suite-log.XXXXXX)
+trap 'rm -f "$log"' EXIT
 while IFS= read -r line; do
 	case $line in
 	"$end_marker") completed=1 ;;
@@ -151,7 +157,7 @@ while IFS= read -r line; do
 		;;
 	*) echo "$line" ;;
 	esac
-done < <(cd "$FORKBOX_BUILDDIR" && "${runner[@]}")
+done < <(cd "$FORKBOX_BUILDDIR" && "${runner[@]}" | tee "$log")
 wait $!
 rc=$?
 
@@ -163,4 +169,6 @@ if [ $completed = 0 ]; then
 		echo "not ok $n - VM test suite stopped early (exit $rc)"
 	fi
 fi
+freezes=$(grep -c 'the test host FROZE during' "$log" || true)
+echo "# test host freezes: $freezes"
 echo "1..$n"

@@ -21,9 +21,8 @@ mem_mb=${FORKBOX_GUEST_MEM:-1024}
 ready_line='forkbox-agent: ready'
 failed=0
 
-ok() { echo "ok - $*"; }
-not_ok() { echo "not ok - $*"; failed=1; }
-diag() { sed 's/^/# /'; }
+# shellcheck source=tests/vm/lib.sh
+. "$(dirname "$0")/lib.sh"
 now() { echo "${EPOCHREALTIME/./}"; } # microseconds
 console_tail() { tr -d '\r' <"$console" | tail -n 25 | diag; }
 
@@ -133,6 +132,7 @@ main() {
 	console=$(mktemp "${TMPDIR:-/tmp}/forkbox-boot-smoke.XXXXXX")
 	trap 'stop_guest; rm -f "$console"' EXIT
 	trap 'exit 130' INT TERM
+	fb_vm_op "QEMU+KVM boot to readiness"
 	image_ready && kvm_ready && boot_test
 	return $failed
 }

@@ -49,6 +49,7 @@ export FORKBOX_E2E_FCGI=$fcgi FORKBOX_E2E_DIALECT=python
 export FORKBOX_E2E_TEMPLATE=$shared/python.tmpl
 
 for t in nginx apache-proxy-fcgi apache-fcgid cgi; do
+	fb_vm_op "tests/e2e/$t.sh on the real engine"
 	start=$SECONDS
 	# "ok 3 - text" -> "ok - NAME: text", as they come; plans are dropped.
 	"$src/tests/e2e/$t.sh" </dev/null 2>&1 | tee "$shared/$t.tap" |

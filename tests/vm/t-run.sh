@@ -244,15 +244,10 @@ EOF
 	rm -f "$bad"
 }
 
-check_print
-check_streams
-check_exit_codes
-check_big_output
-check_big_code
-check_clock
-check_isolation
-check_numpy_preloaded
-check_damaged
-check_distinct
-check_sequential
+for check in check_print check_streams check_exit_codes check_big_output check_big_code \
+	check_clock check_isolation check_numpy_preloaded check_damaged check_distinct \
+	check_sequential; do
+	fb_vm_op "$check"
+	$check
+done
 exit $failed

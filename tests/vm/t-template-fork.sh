@@ -22,9 +22,8 @@ trap 'rm -rf "$tmp"' EXIT
 template=$tmp/test.fbt
 failed=0
 
-ok() { echo "ok - $*"; }
-not_ok() { echo "not ok - $*"; failed=1; }
-diag() { sed 's/^/# /'; }
+# shellcheck source=tests/vm/lib.sh
+. "$(dirname "$0")/lib.sh"
 
 for f in "$forkbox" "$forkcheck" "$top/guest/out/vmlinux" "$top/guest/out/initramfs.cpio.zst"; do
 	if [ ! -s "$f" ]; then
@@ -33,6 +32,7 @@ for f in "$forkbox" "$forkcheck" "$top/guest/out/vmlinux" "$top/guest/out/initra
 	fi
 done
 
+fb_vm_op "template build"
 "$forkbox" template build -o "$template" --kernel "$top/guest/out/vmlinux" \
 	--initramfs "$top/guest/out/initramfs.cpio.zst" --timeout "$timeout_s" 2>"$tmp/build.err"
 rc=$?
@@ -44,6 +44,7 @@ else
 	exit 1
 fi
 
+fb_vm_op "fork-check: isolated forks in parallel"
 "$forkcheck" "$template" "$forks" >"$tmp/forks.tap" 2>"$tmp/forks.err"
 rc=$?
 cat "$tmp/forks.tap"

@@ -18,9 +18,8 @@ tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 failed=0
 
-ok() { echo "ok - $*"; }
-not_ok() { echo "not ok - $*"; failed=1; }
-diag() { sed 's/^/# /'; }
+# shellcheck source=tests/vm/lib.sh
+. "$(dirname "$0")/lib.sh"
 
 for f in "$forkbox" "$kernel" "$initrd"; do
 	if [ ! -s "$f" ]; then
@@ -30,6 +29,7 @@ for f in "$forkbox" "$kernel" "$initrd"; do
 done
 
 # 1. Boot to readiness.
+fb_vm_op "boot to readiness"
 start=${EPOCHREALTIME/./}
 "$forkbox" boot --kernel "$kernel" --initramfs "$initrd" --timeout "$timeout_s" \
 	--exit-on-ready >"$tmp/console" 2>"$tmp/err"
@@ -46,6 +46,7 @@ fi
 
 # 2. No initramfs: the kernel panics (no root), panic=-1 resets, and the VMM
 # must say "kernel panic" and fail rather than hang or report success.
+fb_vm_op "guest kernel panic boot (reset by triple fault)"
 "$forkbox" boot --kernel "$kernel" --timeout 240 >"$tmp/console2" 2>"$tmp/err2"
 rc=$?
 if [ $rc -eq 1 ] && grep -q 'kernel panic' "$tmp/err2"; then
@@ -57,6 +58,7 @@ else
 fi
 
 # 3. A bzImage is not an ELF vmlinux: refused before the guest runs.
+fb_vm_op "bad input"
 if [ -s "$top/guest/out/bzImage" ]; then
 	"$forkbox" boot --kernel "$top/guest/out/bzImage" --timeout 30 >/dev/null 2>"$tmp/err3"
 	rc=$?
