@@ -162,6 +162,9 @@ static int run_in_vm(struct fb_engine *e, struct fb_vm *vm, const struct fb_exec
 	close(fd);
 	if (rc < 0) {
 		const char *vcpu = fb_vm_error(vm);
+		char why[FB_ERROR_MAX];
+		if (vm->vsock && fb_vsock_failed(vm->vsock, why, sizeof(why)))
+			fb_error_prefix("guest broke the vsock device (%s)", why);
 		if (vcpu && *vcpu)
 			fb_error_prefix("guest (vCPU: %s)", vcpu);
 		return -1;
