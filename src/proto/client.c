@@ -34,7 +34,7 @@ static enum io_result wait_socket(struct client_run *c, short events)
 		if (left_ns <= 0)
 			return IO_DEADLINE;
 		struct pollfd pfd = {.fd = c->fd, .events = events};
-		int n = poll(&pfd, 1, (int)((left_ns + 999999) / 1000000));
+		int n = poll(&pfd, 1, fb_clock_poll_ms(left_ns));
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0) {
