@@ -296,29 +296,34 @@ static int io_round(struct fb_vsock *dev)
 	return next_deadline_ms(dev, fb_vsock_now_ns());
 }
 
+int fb_vsock_io_step(struct fb_vsock *dev, int timeout)
+{
+	struct epoll_event evs[32];
+	int n = epoll_wait(dev->epfd, evs, 32, timeout);
+	bool irq;
+
+	pthread_mutex_lock(&dev->lock);
+	if (dev->stop) {
+		pthread_mutex_unlock(&dev->lock);
+		return FB_VSOCK_IO_STOP;
+	}
+	for (int i = 0; i < n; i++)
+		apply_event(dev, &evs[i]);
+	timeout = io_round(dev);
+	irq = take_irq(dev);
+	pthread_mutex_unlock(&dev->lock);
+	if (irq)
+		dev->irq(dev->irq_opaque);
+	return timeout;
+}
+
 static void *io_thread(void *arg)
 {
 	struct fb_vsock *dev = arg;
-	struct epoll_event evs[32];
-	int timeout = 0, n;
+	int timeout = 0;
 
-	for (;;) {
-		bool irq;
-
-		n = epoll_wait(dev->epfd, evs, 32, timeout);
-		pthread_mutex_lock(&dev->lock);
-		if (dev->stop) {
-			pthread_mutex_unlock(&dev->lock);
-			break;
-		}
-		for (int i = 0; i < n; i++)
-			apply_event(dev, &evs[i]);
-		timeout = io_round(dev);
-		irq = take_irq(dev);
-		pthread_mutex_unlock(&dev->lock);
-		if (irq)
-			dev->irq(dev->irq_opaque);
-	}
+	while ((timeout = fb_vsock_io_step(dev, timeout)) != FB_VSOCK_IO_STOP)
+		;
 	return NULL;
 }
 

@@ -49,6 +49,13 @@ struct fb_vsock {
 	struct fb_virtq_chain chain; /* scratch, used under the lock */
 };
 
+/* One pass of the I/O thread, also run directly by the fuzzer (no thread):
+ * wait up to timeout ms (-1: no limit) for host socket events, then one
+ * round under the lock. Returns the timeout for the next pass, or
+ * FB_VSOCK_IO_STOP once fb_vsock_pause() asked the thread to stop. */
+#define FB_VSOCK_IO_STOP (-2)
+int fb_vsock_io_step(struct fb_vsock *dev, int timeout);
+
 /* Called with dev->lock held. */
 struct fb_vsock_conn *fb_vsock_find(struct fb_vsock *dev, uint32_t host_port, uint32_t guest_port);
 void fb_vsock_queue_stray_rst(struct fb_vsock *dev, uint32_t host_port, uint32_t guest_port);
