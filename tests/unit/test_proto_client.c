@@ -410,6 +410,43 @@ static void test_invalid_request_refused(void **state)
 	close(sv[1]);
 }
 
+static int cancel_checks;
+
+static bool cancel_at_third_check(void *ctx)
+{
+	(void)ctx;
+	return ++cancel_checks >= 3;
+}
+
+/* A caller whose client went away: a silent agent is abandoned at the next
+ * check (every FB_AGENT_CANCEL_CHECK_MS), long before the host deadline. */
+static void test_cancelled_run(void **state)
+{
+	(void)state;
+	int sv[2];
+	struct fake_agent agent = {.hold_open = true};
+	struct fb_agent_request req = simple_req;
+	struct fb_agent_handlers h = {.cancelled = cancel_at_third_check};
+	struct fb_agent_outcome out;
+	pthread_t thread;
+
+	req.host_timeout_ms = 20000;
+	cancel_checks = 0;
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
+	agent.fd = sv[1];
+	assert_int_equal(pthread_create(&thread, NULL, fake_agent_main, &agent), 0);
+	double start = now_s();
+	assert_int_equal(fb_agent_run(sv[0], &req, &h, &out), -1);
+	double took = now_s() - start;
+	assert_non_null(strstr(fb_error_last(), "abandoned"));
+	assert_int_equal(cancel_checks, 3);
+	assert_true(took >= 0.15 && took < 2.0);
+	assert_false(out.host_deadline);
+	close(sv[0]);
+	assert_int_equal(pthread_join(thread, NULL), 0);
+	free(agent.code);
+}
+
 /* The poll() timeout of a far deadline: host_timeout_ms is a u32, so the
  * time left can exceed INT_MAX ms; a plain cast went negative (wait for
  * ever). */
@@ -461,6 +498,7 @@ int main(void)
 	    cmocka_unit_test(test_consumer_abort),
 	    cmocka_unit_test(test_invalid_request_refused),
 	    cmocka_unit_test(test_poll_timeout_clamped),
+	    cmocka_unit_test(test_cancelled_run),
 	    cmocka_unit_test(test_longest_host_deadline),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
