@@ -10,7 +10,6 @@
  *     must end with 0 or -1, never crash, never report more output than it
  *     let through. */
 #include <errno.h>
-#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -145,13 +144,5 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	read_frames(data, size, FB_FRAMES_TO_HOST, FB_PROTO_MAX_TO_HOST, chunk);
 	read_frames(data, size, FB_FRAMES_TO_GUEST, 4096, chunk);
 	run_client(data, size, mode);
-	return 0;
-}
-
-int LLVMFuzzerInitialize(int *argc, char ***argv)
-{
-	(void)argc;
-	(void)argv;
-	signal(SIGPIPE, SIG_IGN);
 	return 0;
 }

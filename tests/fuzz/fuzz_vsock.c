@@ -11,13 +11,13 @@
 #include <endian.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <signal.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "../unit/vsock_driver.h"
 #include "util/error.h"
 #include "vmm/virtio/mmio.h"
 #include "vmm/virtio/vsock.h"
@@ -49,13 +49,6 @@ static uint32_t get(struct cursor *c, unsigned bytes)
 	return v;
 }
 
-struct gq {
-	uint16_t num, avail_idx, last_used;
-	uint64_t desc, avail, used;
-	uint32_t cap[16];     /* rx: writable bytes of the chain at each head */
-	bool outstanding[16]; /* head offered, not returned yet */
-};
-
 struct conn_model { /* what the device may send on one connection */
 	uint32_t host_port, guest_port;
 	uint32_t rx_cnt, buf_alloc, fwd_cnt;
@@ -66,8 +59,10 @@ struct fuzz {
 	uint8_t *mem;
 	struct fb_guest_mem gm;
 	struct fb_vsock *dev;
-	struct gq q[3];
-	bool rules_kept; /* the oracles apply */
+	struct vq_driver q[3];
+	uint32_t rx_cap[16];	 /* writable bytes of the rx chain at each head */
+	bool outstanding[2][16]; /* head offered on rx/tx, not returned yet */
+	bool rules_kept;	 /* the oracles apply */
 	struct conn_model conns[16];
 	unsigned nconns;
 	uint32_t guessed[64][2]; /* port pairs of packets sent to no known connection */
@@ -97,27 +92,18 @@ static uint32_t mmio_r(struct fuzz *f, uint64_t off)
 static void set_desc(struct fuzz *f, int qi, uint16_t i, uint64_t addr, uint32_t len,
 		     uint16_t flags, uint16_t next)
 {
-	uint8_t *d = f->mem + f->q[qi].desc + 16ULL * i;
-	uint64_t a = htole64(addr);
-	uint32_t l = htole32(len);
-	uint16_t fl = htole16(flags), nx = htole16(next);
-
-	memcpy(d, &a, 8);
-	memcpy(d + 8, &l, 4);
-	memcpy(d + 12, &fl, 2);
-	memcpy(d + 14, &nx, 2);
+	vq_driver_set_desc(&f->q[qi], i, addr, len, flags, next);
 }
 
 /* A slot (pair of descriptors) whose head the device has not got, or -1. */
 static int free_slot(struct fuzz *f, int qi, unsigned hint)
 {
-	struct gq *q = &f->q[qi];
-	unsigned slots = q->num / 2 ? q->num / 2 : 1;
+	unsigned slots = f->q[qi].num / 2 ? f->q[qi].num / 2 : 1;
 
 	for (unsigned i = 0; i < slots; i++) {
 		unsigned s = (hint + i) % slots;
 
-		if (!q->outstanding[2 * s % q->num])
+		if (!f->outstanding[qi][2 * s % f->q[qi].num])
 			return (int)s;
 	}
 	return -1;
@@ -125,30 +111,8 @@ static int free_slot(struct fuzz *f, int qi, unsigned hint)
 
 static void offer(struct fuzz *f, int qi, uint16_t head)
 {
-	struct gq *q = &f->q[qi];
-	uint16_t h = htole16(head), idx;
-
-	q->outstanding[head] = true;
-	memcpy(f->mem + q->avail + 4 + 2 * (q->avail_idx % q->num), &h, 2);
-	q->avail_idx++;
-	idx = htole16(q->avail_idx);
-	memcpy(f->mem + q->avail + 2, &idx, 2);
-}
-
-static void setup_queue(struct fuzz *f, int qi, uint16_t num)
-{
-	struct gq *q = &f->q[qi];
-
-	*q = (struct gq){.num = num,
-			 .desc = ring_base[qi],
-			 .avail = ring_base[qi] + 0x400,
-			 .used = ring_base[qi] + 0x800};
-	mmio_w(f, FB_VIRTIO_MMIO_QUEUE_SEL, (uint32_t)qi);
-	mmio_w(f, FB_VIRTIO_MMIO_QUEUE_NUM, num);
-	mmio_w(f, FB_VIRTIO_MMIO_QUEUE_DESC_LOW, (uint32_t)q->desc);
-	mmio_w(f, FB_VIRTIO_MMIO_QUEUE_DRIVER_LOW, (uint32_t)q->avail);
-	mmio_w(f, FB_VIRTIO_MMIO_QUEUE_DEVICE_LOW, (uint32_t)q->used);
-	mmio_w(f, FB_VIRTIO_MMIO_QUEUE_READY, 1);
+	f->outstanding[qi][head] = true;
+	vq_driver_offer(&f->q[qi], head);
 }
 
 /* Linux's probe sequence, with the queue size from the input. */
@@ -161,8 +125,8 @@ static void probe(struct fuzz *f, uint16_t num)
 	mmio_w(f, FB_VIRTIO_MMIO_DRIVER_FEATURES_SEL, 0);
 	mmio_w(f, FB_VIRTIO_MMIO_DRIVER_FEATURES, 0);
 	mmio_w(f, FB_VIRTIO_MMIO_STATUS, 11);
-	for (int qi = 0; qi < 3; qi++)
-		setup_queue(f, qi, num);
+	for (unsigned qi = 0; qi < 3; qi++)
+		vq_driver_setup(&f->q[qi], f->dev, qi, f->mem, num, ring_base[qi], 0x400, 0x800);
 	mmio_w(f, FB_VIRTIO_MMIO_STATUS, 15);
 }
 
@@ -178,12 +142,12 @@ static struct conn_model *model_by_ports(struct fuzz *f, uint32_t host_port, uin
 /* One rx packet the device returned: check it against the rules. */
 static void check_rx(struct fuzz *f, uint32_t id, uint32_t len)
 {
-	struct gq *q = &f->q[FB_VSOCK_QUEUE_RX];
+	struct vq_driver *q = &f->q[FB_VSOCK_QUEUE_RX];
 	struct fb_vsock_hdr h;
 	uint64_t addr;
 	uint8_t *d;
 
-	if (id >= q->num || len > q->cap[id] || len < HDR)
+	if (id >= q->num || len > f->rx_cap[id] || len < HDR)
 		abort(); /* not our head, or longer than the buffer, or no header */
 	d = f->mem + q->desc + 16ULL * id;
 	memcpy(&addr, d, 8);
@@ -218,21 +182,15 @@ static void check_rx(struct fuzz *f, uint32_t id, uint32_t len)
 static void drain_used(struct fuzz *f)
 {
 	for (int qi = 0; qi < 2; qi++) {
-		struct gq *q = &f->q[qi];
-		uint16_t idx;
+		struct vq_driver *q = &f->q[qi];
+		uint32_t id, len;
 
-		memcpy(&idx, f->mem + q->used + 2, 2);
-		idx = le16toh(idx);
-		if (f->rules_kept && (uint16_t)(idx - q->last_used) > q->num)
+		if (f->rules_kept && (uint16_t)(vq_driver_used_idx(q) - q->last_used) > q->num)
 			abort(); /* the device returned more than was offered */
-		while (q->last_used != idx) {
-			uint32_t e[2];
-
-			memcpy(e, f->mem + q->used + 4 + 8ULL * (q->last_used % q->num), 8);
+		while (vq_driver_take_used(q, &id, &len)) {
 			if (qi == FB_VSOCK_QUEUE_RX && f->rules_kept)
-				check_rx(f, le32toh(e[0]), le32toh(e[1]));
-			q->outstanding[le32toh(e[0]) % 16] = false;
-			q->last_used++;
+				check_rx(f, id, len);
+			f->outstanding[qi][id % 16] = false;
 		}
 	}
 }
@@ -318,8 +276,7 @@ static void op_tx(struct fuzz *f, struct cursor *c)
 static void op_rx(struct fuzz *f, struct cursor *c)
 {
 	static const uint32_t sizes[] = {HDR, HDR + 1, 100, 4096, BUF_SIZE};
-	struct gq *q = &f->q[FB_VSOCK_QUEUE_RX];
-	unsigned count = get(c, 1) % (q->num / 2 + 1);
+	unsigned count = get(c, 1) % (f->q[FB_VSOCK_QUEUE_RX].num / 2 + 1);
 
 	/* Each: pick (size index, bit 3: size in the next 2 bytes, bit 4: split). */
 	for (unsigned i = 0; i < count; i++) {
@@ -340,7 +297,7 @@ static void op_rx(struct fuzz *f, struct cursor *c)
 		} else {
 			set_desc(f, FB_VSOCK_QUEUE_RX, head, buf, size, FB_VIRTQ_DESC_F_WRITE, 0);
 		}
-		q->cap[head] = size;
+		f->rx_cap[head] = size;
 		offer(f, FB_VSOCK_QUEUE_RX, head);
 	}
 	mmio_w(f, FB_VIRTIO_MMIO_QUEUE_NOTIFY, FB_VSOCK_QUEUE_RX);
@@ -517,13 +474,5 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			close(f.host_fd[i]);
 	}
 	free(f.mem);
-	return 0;
-}
-
-int LLVMFuzzerInitialize(int *argc, char ***argv)
-{
-	(void)argc;
-	(void)argv;
-	signal(SIGPIPE, SIG_IGN);
 	return 0;
 }

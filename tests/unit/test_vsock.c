@@ -26,6 +26,7 @@
 #include "vmm/virtio/vsock.h"
 #include "vmm/virtio/vsock_impl.h"
 #include "vmm/virtio/vsock_proto.h"
+#include "vsock_driver.h"
 
 #define GUEST_CID  3
 #define AGENT_PORT 1024
@@ -44,11 +45,6 @@ static const uint64_t ring_base[3] = {0x10000, 0x20000, 0x30000};
 #define TX_HDR(i) (0x300000ULL + 64 * (i))
 #define TX_BUF(i) (0x380000ULL + PAYLOAD * (uint64_t)(i))
 
-struct gq {
-	uint16_t num, avail_idx, last_used;
-	uint64_t desc, avail, used;
-};
-
 struct pkt {
 	struct fb_vsock_hdr h;
 };
@@ -59,7 +55,7 @@ struct guest {
 	struct fb_guest_mem mem;
 	struct fb_vsock *dev;
 	int irqfd;
-	struct gq q[3];
+	struct vq_driver q[3];
 	bool tx_busy[NBUF];
 
 	/* The guest's one connection. */
@@ -134,21 +130,12 @@ static void *gpa(struct guest *g, uint64_t a)
 static void set_desc(struct guest *g, int qi, uint16_t i, uint64_t addr, uint32_t len,
 		     uint16_t flags, uint16_t next)
 {
-	uint8_t *d = gpa(g, g->q[qi].desc + 16ULL * i);
-	memcpy(d, &addr, 8);
-	memcpy(d + 8, &len, 4);
-	memcpy(d + 12, &flags, 2);
-	memcpy(d + 14, &next, 2);
+	vq_driver_set_desc(&g->q[qi], i, addr, len, flags, next);
 }
 
 static void offer(struct guest *g, int qi, uint16_t head)
 {
-	struct gq *q = &g->q[qi];
-	uint16_t *ring = gpa(g, q->avail + 4);
-
-	ring[q->avail_idx % q->num] = head;
-	q->avail_idx++;
-	__atomic_store_n((uint16_t *)gpa(g, q->avail + 2), q->avail_idx, __ATOMIC_RELEASE);
+	vq_driver_offer(&g->q[qi], head);
 }
 
 static void kick(struct guest *g, int qi)
@@ -156,41 +143,18 @@ static void kick(struct guest *g, int qi)
 	mmio_w(g, FB_VIRTIO_MMIO_QUEUE_NOTIFY, (uint32_t)qi);
 }
 
-/* Next used element of queue qi, or false. */
 static bool take_used(struct guest *g, int qi, uint32_t *id, uint32_t *len)
 {
-	struct gq *q = &g->q[qi];
-	uint16_t used_idx = __atomic_load_n((uint16_t *)gpa(g, q->used + 2), __ATOMIC_ACQUIRE);
-	uint32_t *elem;
-
-	if (used_idx == q->last_used)
-		return false;
-	elem = gpa(g, q->used + 4 + 8ULL * (q->last_used % q->num));
-	*id = elem[0];
-	*len = elem[1];
-	q->last_used++;
-	return true;
+	return vq_driver_take_used(&g->q[qi], id, len);
 }
 
 static void setup_queue(struct guest *g, int qi, uint16_t num)
 {
-	struct gq *q = &g->q[qi];
-
-	q->num = num;
-	q->desc = ring_base[qi];
-	q->avail = ring_base[qi] + 0x4000;
-	q->used = ring_base[qi] + 0x8000;
 	mmio_w(g, FB_VIRTIO_MMIO_QUEUE_SEL, (uint32_t)qi);
 	assert_int_equal(mmio_r(g, FB_VIRTIO_MMIO_QUEUE_READY), 0);
 	assert_true(mmio_r(g, FB_VIRTIO_MMIO_QUEUE_NUM_MAX) >= num);
-	mmio_w(g, FB_VIRTIO_MMIO_QUEUE_NUM, num);
-	mmio_w(g, FB_VIRTIO_MMIO_QUEUE_DESC_LOW, (uint32_t)q->desc);
-	mmio_w(g, FB_VIRTIO_MMIO_QUEUE_DESC_HIGH, (uint32_t)(q->desc >> 32));
-	mmio_w(g, FB_VIRTIO_MMIO_QUEUE_DRIVER_LOW, (uint32_t)q->avail);
-	mmio_w(g, FB_VIRTIO_MMIO_QUEUE_DRIVER_HIGH, 0);
-	mmio_w(g, FB_VIRTIO_MMIO_QUEUE_DEVICE_LOW, (uint32_t)q->used);
-	mmio_w(g, FB_VIRTIO_MMIO_QUEUE_DEVICE_HIGH, 0);
-	mmio_w(g, FB_VIRTIO_MMIO_QUEUE_READY, 1);
+	vq_driver_setup(&g->q[qi], g->dev, (unsigned)qi, g->map, num, ring_base[qi], 0x4000,
+			0x8000);
 	assert_int_equal(mmio_r(g, FB_VIRTIO_MMIO_QUEUE_READY), 1);
 }
 
@@ -964,9 +928,7 @@ static void test_hostile_avail_jump(void **state)
 	struct guest *g = *state;
 	int fd = host_connect(g);
 
-	g->q[1].avail_idx += QSIZE + 5;
-	__atomic_store_n((uint16_t *)gpa(g, g->q[1].avail + 2), g->q[1].avail_idx,
-			 __ATOMIC_RELEASE);
+	vq_driver_set_avail_idx(&g->q[1], (uint16_t)(g->q[1].avail_idx + QSIZE + 5));
 	kick(g, 1);
 	expect_failed(g, fd);
 }
@@ -1070,9 +1032,7 @@ static void test_tx_broken_after_round_is_reported(void **state)
 	assert_int_equal(fb_vsock_pause(g->dev), 0); /* we play the I/O thread */
 	fb_vsock_process_tx(g->dev);
 	assert_false(fb_vsock_tx_more(g->dev));
-	g->q[1].avail_idx += QSIZE + 1;
-	__atomic_store_n((uint16_t *)gpa(g, g->q[1].avail + 2), g->q[1].avail_idx,
-			 __ATOMIC_RELEASE);
+	vq_driver_set_avail_idx(&g->q[1], (uint16_t)(g->q[1].avail_idx + QSIZE + 1));
 	assert_false(fb_vsock_tx_more(g->dev));
 	assert_true(fb_vsock_failed(g->dev, why, sizeof(why)));
 	printf("# %s\n", why);
