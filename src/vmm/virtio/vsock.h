@@ -23,7 +23,7 @@
  * RESPONSE), and how long it may keep one open once the host end is closed
  * (unread host bytes it gives no credit for, no RST after our SHUTDOWN).
  * Past either, the device drops the connection and sends RST. */
-#define FB_VSOCK_CONNECT_TIMEOUT_MS 5000
+#define FB_VSOCK_CONNECT_TIMEOUT_MS 10000
 #define FB_VSOCK_CLOSE_TIMEOUT_MS   2000
 
 struct fb_vsock;
