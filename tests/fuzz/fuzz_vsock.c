@@ -118,13 +118,7 @@ static void offer(struct fuzz *f, int qi, uint16_t head)
 /* Linux's probe sequence, with the queue size from the input. */
 static void probe(struct fuzz *f, uint16_t num)
 {
-	mmio_w(f, FB_VIRTIO_MMIO_STATUS, 0);
-	mmio_w(f, FB_VIRTIO_MMIO_STATUS, 3);
-	mmio_w(f, FB_VIRTIO_MMIO_DRIVER_FEATURES_SEL, 1);
-	mmio_w(f, FB_VIRTIO_MMIO_DRIVER_FEATURES, 1);
-	mmio_w(f, FB_VIRTIO_MMIO_DRIVER_FEATURES_SEL, 0);
-	mmio_w(f, FB_VIRTIO_MMIO_DRIVER_FEATURES, 0);
-	mmio_w(f, FB_VIRTIO_MMIO_STATUS, 11);
+	vq_driver_negotiate(f->dev);
 	for (unsigned qi = 0; qi < 3; qi++)
 		vq_driver_setup(&f->q[qi], f->dev, qi, f->mem, num, ring_base[qi], 0x400, 0x800);
 	mmio_w(f, FB_VIRTIO_MMIO_STATUS, 15);

@@ -950,11 +950,7 @@ static void test_hostile_queue_size(void **state)
 {
 	struct guest *g = *state;
 
-	mmio_w(g, FB_VIRTIO_MMIO_STATUS, 0);
-	mmio_w(g, FB_VIRTIO_MMIO_STATUS, 3);
-	mmio_w(g, FB_VIRTIO_MMIO_DRIVER_FEATURES_SEL, 1);
-	mmio_w(g, FB_VIRTIO_MMIO_DRIVER_FEATURES, 1);
-	mmio_w(g, FB_VIRTIO_MMIO_STATUS, 11);
+	vq_driver_negotiate(g->dev);
 	mmio_w(g, FB_VIRTIO_MMIO_QUEUE_SEL, 0);
 	mmio_w(g, FB_VIRTIO_MMIO_QUEUE_NUM, 100);
 	mmio_w(g, FB_VIRTIO_MMIO_QUEUE_READY, 1);

@@ -10,6 +10,19 @@ static void mmio_w(struct fb_vsock *dev, uint64_t off, uint32_t v)
 	fb_vsock_mmio_write(dev, off, &v, 4);
 }
 
+void vq_driver_negotiate(struct fb_vsock *dev)
+{
+	mmio_w(dev, FB_VIRTIO_MMIO_STATUS, 0);
+	mmio_w(dev, FB_VIRTIO_MMIO_STATUS, FB_VIRTIO_STATUS_ACKNOWLEDGE | FB_VIRTIO_STATUS_DRIVER);
+	mmio_w(dev, FB_VIRTIO_MMIO_DRIVER_FEATURES_SEL, 1);
+	mmio_w(dev, FB_VIRTIO_MMIO_DRIVER_FEATURES, 1u << (FB_VIRTIO_F_VERSION_1 - 32));
+	mmio_w(dev, FB_VIRTIO_MMIO_DRIVER_FEATURES_SEL, 0);
+	mmio_w(dev, FB_VIRTIO_MMIO_DRIVER_FEATURES, 0);
+	mmio_w(dev, FB_VIRTIO_MMIO_STATUS,
+	       FB_VIRTIO_STATUS_ACKNOWLEDGE | FB_VIRTIO_STATUS_DRIVER |
+		   FB_VIRTIO_STATUS_FEATURES_OK);
+}
+
 void vq_driver_setup(struct vq_driver *q, struct fb_vsock *dev, unsigned qi, uint8_t *mem,
 		     uint16_t num, uint64_t base, uint64_t avail_off, uint64_t used_off)
 {

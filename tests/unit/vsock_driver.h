@@ -16,6 +16,8 @@ struct vq_driver {
 	uint64_t desc, avail, used; /* ring addresses */
 };
 
+/* Reset the device and negotiate VIRTIO_F_VERSION_1 (status FEATURES_OK). */
+void vq_driver_negotiate(struct fb_vsock *dev);
 /* Lay the rings out at base (descriptors), base + avail_off, base +
  * used_off and program queue qi of the device with them (QueueReady 1). */
 void vq_driver_setup(struct vq_driver *q, struct fb_vsock *dev, unsigned qi, uint8_t *mem,
