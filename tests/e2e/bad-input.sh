@@ -27,6 +27,7 @@ forkbox_conf "$E2E_TMP/forkbox.conf" 'pool.pm = "static"' "pool.max_children = 1
 start_forkbox "$E2E_TMP/forkbox.conf"
 start_nginx
 ok "forkbox-fcgi (one worker) behind nginx on $E2E_BASE"
+first_worker=$(pgrep -P "$E2E_FORKBOX_PID" | head -n 1)
 
 # body FILE PYTHON_DICT: a request body written by Python's json.dumps, so
 # that NULs and control characters travel as JSON escapes.
@@ -113,6 +114,17 @@ out = "".join(d for n, d in events if n == "stdout")
 if out != want or not events or events[-1][0] != "exit" or events[-1][1]["exit_code"] != 0:
     sys.exit("events %r" % events)
 PY
+
+# A guest that breaks the protocol or its devices ends its own VM, never
+# the worker: on the fake engine an engine failure stands for it.
+if [ "$E2E_DIALECT" = fake ]; then
+	body broken.json '{"code": "print:partial\nfail:agent sent a frame of 70000 bytes"}'
+	post_file /v1/exec broken.json
+	expect "an engine failure (the guest broke the protocol): 500 with the reason" 500 \
+		"\"70000 bytes\" in d[\"error\"]"
+	check "forkbox-fcgi logged the failed execution with its reason" \
+		grep -q "execution .* failed: .*70000 bytes" "$E2E_TMP/forkbox.log"
+fi
 
 # --- timeouts -------------------------------------------------------------
 
@@ -213,6 +225,7 @@ same_usage() { usage_after=$(worker_usage) && [ "$usage_after" = "$usage_before"
 check "nothing leaked: the worker holds what it held before the disconnects ($usage_before)" \
 	wait_for 5 same_usage
 [ "$usage_after" = "$usage_before" ] || echo "$usage_after now" | diag
+check "one worker (pid $first_worker) lived through all of it" test "$(worker_pid)" = "$first_worker"
 check "forkbox-fcgi logged the abandoned executions" \
 	grep -q "abandoned, client gone" "$E2E_TMP/forkbox.log"
 check "nginx logged the disconnects as 499" grep -q '" 499 ' "$E2E_TMP/nginx-access.log"
