@@ -2,8 +2,8 @@
  * fields are ignored on purpose: zeroboot SDKs send extra ones. */
 #include "fcgi/api_json.h"
 
-#include "util/utf8.h"
 #include "util/error.h"
+#include "util/utf8.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -11,7 +11,9 @@
 static json_t *parse(const char *body, size_t len)
 {
 	json_error_t err;
-	json_t *root = json_loadb(body, len, 0, &err);
+	/* Code is bytes: a NUL in it ("\u0000") is valid JSON and goes to the
+	 * interpreter, which has its own say about it. */
+	json_t *root = json_loadb(body, len, JSON_ALLOW_NUL, &err);
 
 	if (!root)
 		fb_error("invalid JSON at line %d, column %d: %s", err.line, err.column, err.text);
@@ -27,7 +29,8 @@ static int decode_language(json_t *obj, const char *where, struct fb_exec_spec *
 		return 0;
 	if (!json_is_string(v))
 		return fb_error("%s\"language\" must be a string", where);
-	if (strcmp(json_string_value(v), "python") != 0)
+	if (json_string_length(v) != strlen("python") ||
+	    strcmp(json_string_value(v), "python") != 0)
 		return fb_error("%slanguage \"%.64s\" is not supported (supported: \"python\")",
 				where, json_string_value(v));
 	return 0;

@@ -2,6 +2,7 @@
  * collecting output into a JSON result or streaming it as SSE. */
 #include "fcgi/api.h"
 
+#include "fcgi/log.h"
 #include "fcgi/response.h"
 #include "fcgi/sse.h"
 #include "util/error.h"
@@ -37,7 +38,13 @@ struct collector {
 	size_t limit;
 	bool truncated;
 	bool oom;
+	struct fb_conn *conn; /* the client's: the run ends if it goes away */
 };
+
+static bool collector_client_gone(void *ctx)
+{
+	return fb_conn_gone(((struct collector *)ctx)->conn);
+}
 
 static int collect(void *ctx, enum fb_stream stream, const void *data, size_t len)
 {
@@ -70,8 +77,10 @@ static void collector_free(struct collector *c)
 	free(c->out.data[2]);
 }
 
-/* One execution with a VM slot already held; 0 or -1 with fb_error_last(). */
-static int run(struct fb_api *api, const struct fb_exec_spec *spec,
+/* One execution with a VM slot already held; 0 or -1 with fb_error_last().
+ * A failure is logged with its reason (a guest that broke the protocol or
+ * its devices ends its own VM, never the worker). */
+static int run(struct fb_api *api, struct fb_conn *conn, const struct fb_exec_spec *spec,
 	       const struct fb_exec_callbacks *cb, struct fb_exec_result *res)
 {
 	struct fb_exec_request er = {
@@ -84,6 +93,12 @@ static int run(struct fb_api *api, const struct fb_exec_spec *spec,
 
 	memset(res, 0, sizeof(*res));
 	if (fb_engine_exec(api->engine, &er, cb, res)) {
+		if (fb_conn_gone(conn)) {
+			fb_log(FB_LOG_INFO, "execution %s abandoned, client gone: %s", res->id,
+			       fb_error_last());
+			return -1;
+		}
+		fb_log(FB_LOG_ERROR, "execution %s failed: %s", res->id, fb_error_last());
 		fb_metrics_count_error(api->metrics);
 		return -1;
 	}
@@ -92,14 +107,16 @@ static int run(struct fb_api *api, const struct fb_exec_spec *spec,
 }
 
 /* Run spec into a JSON result ({"error"} on engine failure). */
-static json_t *run_to_json(struct fb_api *api, const struct fb_exec_spec *spec, int *failed)
+static json_t *run_to_json(struct fb_api *api, struct fb_conn *conn,
+			   const struct fb_exec_spec *spec, int *failed)
 {
-	struct collector c = {.limit = api->cfg->limits.max_output_bytes};
-	struct fb_exec_callbacks cb = {.on_output = collect, .ctx = &c};
+	struct collector c = {.limit = api->cfg->limits.max_output_bytes, .conn = conn};
+	struct fb_exec_callbacks cb = {
+	    .on_output = collect, .cancelled = collector_client_gone, .ctx = &c};
 	struct fb_exec_result res;
 	json_t *j;
 
-	*failed = run(api, spec, &cb, &res);
+	*failed = run(api, conn, spec, &cb, &res);
 	if (!*failed && c.oom)
 		*failed = fb_error("out of memory keeping the output");
 	if (*failed) {
@@ -118,16 +135,27 @@ static int sse_output(void *ctx, enum fb_stream stream, const void *data, size_t
 	return fb_sse_output(ctx, stream, data, len) ? 1 : 0;
 }
 
+static bool sse_client_gone(void *ctx)
+{
+	return fb_conn_gone(((struct fb_sse *)ctx)->conn);
+}
+
+/* The client went away: nginx logs 499 for it, and so do we. */
+#define CLIENT_GONE 499
+
 static int exec_streaming(struct fb_api *api, struct fb_conn *conn, const struct fb_exec_spec *spec)
 {
 	struct fb_sse sse;
-	struct fb_exec_callbacks cb = {.on_output = sse_output, .ctx = &sse};
+	struct fb_exec_callbacks cb = {
+	    .on_output = sse_output, .cancelled = sse_client_gone, .ctx = &sse};
 	struct fb_exec_result res;
 
 	fb_sse_init(&sse, conn);
 	if (fb_sse_start(&sse))
-		return 200;
-	int failed = run(api, spec, &cb, &res);
+		return fb_conn_gone(conn) ? CLIENT_GONE : 200;
+	int failed = run(api, conn, spec, &cb, &res);
+	if (failed && (sse.failed || fb_conn_gone(conn)))
+		return CLIENT_GONE;
 	fb_sse_finish_output(&sse);
 	json_t *j = failed ? fb_api_error_json(fb_error_last()) : fb_api_result_json(&res, NULL);
 	fb_sse_event(&sse, failed ? "error" : "exit", j);
@@ -160,9 +188,12 @@ int fb_api_exec(struct fb_api *api, struct fb_conn *conn, const struct fb_reques
 		status = exec_streaming(api, conn, &spec);
 	} else {
 		int failed;
-		json_t *j = run_to_json(api, &spec, &failed);
+		json_t *j = run_to_json(api, conn, &spec, &failed);
 		status = failed ? 500 : 200;
-		fb_response_json(conn, status, j, NULL);
+		if (failed && fb_conn_gone(conn))
+			status = CLIENT_GONE; /* nobody to answer */
+		else
+			fb_response_json(conn, status, j, NULL);
 		json_decref(j);
 	}
 	fb_api_vm_release(api);
@@ -173,10 +204,12 @@ int fb_api_exec(struct fb_api *api, struct fb_conn *conn, const struct fb_reques
 /* A batch: threads share a cursor; each holds one VM slot. */
 struct batch {
 	struct fb_api *api;
+	struct fb_conn *conn;
 	const struct fb_exec_spec *specs;
 	json_t **results;
 	size_t count;
 	atomic_size_t next;
+	atomic_bool abandoned; /* the client went away: start nothing more */
 };
 
 static void run_batch_items(struct batch *b)
@@ -185,7 +218,11 @@ static void run_batch_items(struct batch *b)
 
 	while ((i = atomic_fetch_add(&b->next, 1)) < b->count) {
 		int failed;
-		b->results[i] = run_to_json(b->api, &b->specs[i], &failed);
+		if (atomic_load(&b->abandoned))
+			break;
+		b->results[i] = run_to_json(b->api, b->conn, &b->specs[i], &failed);
+		if (failed && fb_conn_gone(b->conn))
+			atomic_store(&b->abandoned, true);
 	}
 }
 
@@ -214,9 +251,10 @@ static size_t start_helpers(struct batch *b, pthread_t *tids, size_t want)
 	return started;
 }
 
-static json_t *run_batch(struct fb_api *api, const struct fb_exec_spec *specs, size_t count)
+static json_t *run_batch(struct fb_api *api, struct fb_conn *conn, const struct fb_exec_spec *specs,
+			 size_t count, bool *abandoned)
 {
-	struct batch b = {.api = api, .specs = specs, .count = count};
+	struct batch b = {.api = api, .conn = conn, .specs = specs, .count = count};
 	size_t parallel = api->cfg->pool.max_parallel_vms ? api->cfg->pool.max_parallel_vms : 1;
 	pthread_t *tids = calloc(parallel, sizeof(*tids));
 	json_t *arr = json_array();
@@ -232,6 +270,7 @@ static json_t *run_batch(struct fb_api *api, const struct fb_exec_spec *specs, s
 	run_batch_items(&b);
 	for (size_t i = 0; i < helpers; i++)
 		pthread_join(tids[i], NULL);
+	*abandoned = atomic_load(&b.abandoned);
 	for (size_t i = 0; i < count; i++)
 		json_array_append_new(arr, b.results[i] ? b.results[i]
 							: fb_api_error_json("out of memory"));
@@ -254,10 +293,13 @@ int fb_api_batch(struct fb_api *api, struct fb_conn *conn, const char *body, siz
 		fb_exec_specs_free(specs, count);
 		return busy(conn);
 	}
-	json_t *j = run_batch(api, specs, count);
+	bool abandoned = false;
+	json_t *j = run_batch(api, conn, specs, count, &abandoned);
 	fb_api_vm_release(api);
-	fb_response_json(conn, j ? 200 : 500, j, NULL);
+	status = abandoned ? CLIENT_GONE : j ? 200 : 500;
+	if (!abandoned)
+		fb_response_json(conn, status, j, NULL);
 	json_decref(j);
 	fb_exec_specs_free(specs, count);
-	return j ? 200 : 500;
+	return status;
 }

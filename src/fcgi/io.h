@@ -5,6 +5,7 @@
 #ifndef FORKBOX_FCGI_IO_H
 #define FORKBOX_FCGI_IO_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <sys/types.h>
 
@@ -18,11 +19,19 @@ struct fb_conn {
 	/* Push buffered response bytes to the web server now; 0 or -1. */
 	int (*flush)(void *ctx);
 	void *ctx;
+	/* Whether the web server closed the connection (the client went away),
+	 * without blocking; may be NULL (never known). */
+	bool (*gone)(void *ctx);
 };
 
 static inline int fb_conn_write(struct fb_conn *c, const void *buf, size_t len)
 {
 	return c->write(c->ctx, buf, len);
+}
+
+static inline bool fb_conn_gone(struct fb_conn *c)
+{
+	return c->gone && c->gone(c->ctx);
 }
 
 #endif

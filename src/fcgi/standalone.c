@@ -54,7 +54,7 @@ static int stdout_flush(void *ctx)
 
 int fb_serve_cgi(struct fb_runtime *rt)
 {
-	struct fb_conn conn = {env_param, stdin_read, stdout_write, stdout_flush, NULL};
+	struct fb_conn conn = {env_param, stdin_read, stdout_write, stdout_flush, NULL, NULL};
 	struct fb_metrics *metrics = fb_metrics_create();
 
 	signal(SIGPIPE, SIG_IGN);

@@ -14,7 +14,7 @@
 
 #define DEFAULT_HOST_MARGIN_MS 2000
 
-enum io_result { IO_OK, IO_DEADLINE, IO_PEER_GONE, IO_FAILED };
+enum io_result { IO_OK, IO_DEADLINE, IO_PEER_GONE, IO_FAILED, IO_CANCELLED };
 
 struct client_run {
 	int fd;
@@ -24,17 +24,32 @@ struct client_run {
 	struct fb_agent_outcome *out;
 	size_t delivered;
 	bool finished;
+	int64_t next_cancel_check_ns;
 };
+
+/* Whether the caller gave up on the run; asks it at most every
+ * FB_AGENT_CANCEL_CHECK_MS. */
+static bool cancelled(struct client_run *c, int64_t now)
+{
+	if (!c->h || !c->h->cancelled || now < c->next_cancel_check_ns)
+		return false;
+	c->next_cancel_check_ns = now + FB_AGENT_CANCEL_CHECK_MS * 1000000LL;
+	return c->h->cancelled(c->h->ctx);
+}
 
 /* Wait for `events` on the socket until the deadline. */
 static enum io_result wait_socket(struct client_run *c, short events)
 {
 	for (;;) {
-		int64_t left_ns = c->deadline_ns - fb_clock_ns();
+		int64_t now = fb_clock_ns(), left_ns = c->deadline_ns - now;
 		if (left_ns <= 0)
 			return IO_DEADLINE;
+		if (cancelled(c, now))
+			return IO_CANCELLED;
+		if (c->h && c->h->cancelled && left_ns > FB_AGENT_CANCEL_CHECK_MS * 1000000LL)
+			left_ns = FB_AGENT_CANCEL_CHECK_MS * 1000000LL;
 		struct pollfd pfd = {.fd = c->fd, .events = events};
-		int n = poll(&pfd, 1, (int)((left_ns + 999999) / 1000000));
+		int n = poll(&pfd, 1, fb_clock_poll_ms(left_ns));
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0) {
@@ -216,7 +231,7 @@ int fb_agent_run(int fd, const struct fb_agent_request *req, const struct fb_age
 	if (r == IO_FAILED)
 		return fb_error_prefix("send request to agent");
 	struct fb_frame_reader rd;
-	if (r != IO_DEADLINE) {
+	if (r != IO_DEADLINE && r != IO_CANCELLED) {
 		if (fb_reader_init(&rd, FB_FRAMES_TO_HOST, FB_PROTO_MAX_TO_HOST) < 0)
 			return -1;
 		r = receive_frames(&c, &rd);
@@ -230,6 +245,8 @@ int fb_agent_run(int fd, const struct fb_agent_request *req, const struct fb_age
 		set_host_deadline(out);
 		return 0;
 	}
+	if (r == IO_CANCELLED)
+		return fb_error("run abandoned by the caller (client went away)");
 	if (r != IO_OK)
 		return fb_error_prefix("agent run");
 	return 0;

@@ -28,8 +28,14 @@ struct fb_agent_handlers {
 	/* Called as output arrives, stream 1 = stdout, 2 = stderr (may be NULL).
 	 * A non-zero return aborts the run (fb_agent_run returns -1). */
 	int (*on_output)(void *ctx, int stream, const void *data, size_t len);
+	/* Asked about every FB_AGENT_CANCEL_CHECK_MS while the run lasts (may be
+	 * NULL): true abandons it (the client went away) and fb_agent_run
+	 * returns -1; the caller then destroys the VM. */
+	bool (*cancelled)(void *ctx);
 	void *ctx;
 };
+
+#define FB_AGENT_CANCEL_CHECK_MS 100
 
 struct fb_agent_outcome {
 	int exit_code;		    /* 0..255; 128+N after death by signal N */

@@ -129,6 +129,13 @@ static int relay_output(void *ctx, int stream, const void *data, size_t len)
 	return r->cb->on_output(r->cb->ctx, s, data, len);
 }
 
+static bool relay_cancelled(void *ctx)
+{
+	struct output_relay *r = ctx;
+
+	return r->cb && r->cb->cancelled && r->cb->cancelled(r->cb->ctx);
+}
+
 static void fill_result(struct fb_exec_result *res, const struct fb_agent_outcome *out)
 {
 	res->exit_code = out->exit_code;
@@ -155,13 +162,17 @@ static int run_in_vm(struct fb_engine *e, struct fb_vm *vm, const struct fb_exec
 	    .output_limit = req->output_limit ? req->output_limit : e->default_output_limit,
 	};
 	struct output_relay relay = {.cb = cb};
-	struct fb_agent_handlers h = {.on_output = relay_output, .ctx = &relay};
+	struct fb_agent_handlers h = {
+	    .on_output = relay_output, .cancelled = relay_cancelled, .ctx = &relay};
 	struct fb_agent_outcome out;
 	memset(&out, 0, sizeof(out));
 	int rc = fb_agent_run(fd, &ar, &h, &out);
 	close(fd);
 	if (rc < 0) {
 		const char *vcpu = fb_vm_error(vm);
+		char why[FB_ERROR_MAX];
+		if (vm->vsock && fb_vsock_failed(vm->vsock, why, sizeof(why)))
+			fb_error_prefix("guest broke the vsock device (%s)", why);
 		if (vcpu && *vcpu)
 			fb_error_prefix("guest (vCPU: %s)", vcpu);
 		return -1;

@@ -30,15 +30,19 @@ struct fb_exec_callbacks {
 	/* Called as output arrives (may be NULL). Return non-zero to abort the
 	 * execution (client went away). */
 	int (*on_output)(void *ctx, enum fb_stream stream, const void *data, size_t len);
+	/* Asked about every 100 ms while the code runs (may be NULL): true ends
+	 * the execution at once (the client went away); the VM is destroyed and
+	 * fb_engine_exec() returns -1. */
+	bool (*cancelled)(void *ctx);
 	void *ctx;
 };
 
 struct fb_exec_result {
-	char id[40];        /* unique execution id (UUID text) */
-	int exit_code;      /* exit status; 128+N after death by signal N */
-	int term_signal;    /* signal that killed the guest process, 0 if none */
-	bool timed_out;     /* killed at timeout_s */
-	bool truncated;     /* output beyond output_limit was dropped */
+	char id[40];	     /* unique execution id (UUID text) */
+	int exit_code;	     /* exit status; 128+N after death by signal N */
+	int term_signal;     /* signal that killed the guest process, 0 if none */
+	bool timed_out;	     /* killed at timeout_s */
+	bool truncated;	     /* output beyond output_limit was dropped */
 	double fork_time_ms; /* VM creation + state restore */
 	double exec_time_ms; /* request sent to exit received */
 	double total_time_ms;

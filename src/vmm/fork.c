@@ -60,5 +60,7 @@ struct fb_vm *fb_fork_create(const struct fb_kvm *kvm, const struct fb_template 
 		fb_vm_destroy(vm);
 		return NULL;
 	}
+	/* Untrusted code runs in a fork: its console must not fill the host log. */
+	fb_serial_limit_sink(&vm->serial, FB_SERIAL_SINK_MAX_PER_VM, fb_serial_fork_bucket());
 	return vm;
 }

@@ -1,9 +1,11 @@
 /* 16550A register semantics, as Linux's 8250 driver probes and drives them. */
 #include "vmm/serial.h"
 
+#include "util/clock.h"
 #include "util/error.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -71,15 +73,103 @@ static void emit_line(struct fb_serial *s)
 	s->line_len = 0;
 }
 
+void fb_serial_bucket_init(struct fb_serial_bucket *b, uint64_t rate, uint64_t burst)
+{
+	pthread_mutex_init(&b->lock, NULL);
+	b->rate = rate;
+	b->burst = burst;
+	b->tokens = burst;
+	b->last_ns = fb_clock_ns();
+}
+
+struct fb_serial_bucket *fb_serial_fork_bucket(void)
+{
+	static struct fb_serial_bucket bucket = {
+	    .lock = PTHREAD_MUTEX_INITIALIZER,
+	    .rate = FB_SERIAL_SINK_RATE,
+	    .burst = FB_SERIAL_SINK_BURST,
+	    .tokens = FB_SERIAL_SINK_BURST,
+	};
+	return &bucket;
+}
+
+void fb_serial_limit_sink(struct fb_serial *s, size_t max_bytes, struct fb_serial_bucket *bucket)
+{
+	s->sink_max = max_bytes;
+	s->sink_written = 0;
+	s->bucket = bucket;
+	s->sink_capped = s->sink_throttled = false;
+}
+
+/* Refill by the time elapsed (whole bytes only), then take one token. */
+static bool bucket_take(struct fb_serial_bucket *b)
+{
+	bool ok;
+
+	pthread_mutex_lock(&b->lock);
+	int64_t now = fb_clock_ns();
+	if (b->last_ns == 0 || now < b->last_ns)
+		b->last_ns = now;
+	uint64_t elapsed = (uint64_t)(now - b->last_ns);
+	if (b->rate && elapsed >= 1000000000u * b->burst / b->rate) {
+		b->tokens = b->burst;
+		b->last_ns = now;
+	} else if (b->rate) {
+		uint64_t earned = elapsed * b->rate / 1000000000u;
+		b->tokens = b->tokens + earned > b->burst ? b->burst : b->tokens + earned;
+		b->last_ns += (int64_t)(earned * 1000000000u / b->rate);
+	}
+	ok = b->tokens > 0;
+	if (ok)
+		b->tokens--;
+	pthread_mutex_unlock(&b->lock);
+	return ok;
+}
+
+static void sink_write(int fd, const void *data, size_t len)
+{
+	ssize_t n;
+	do
+		n = write(fd, data, len);
+	while (n < 0 && errno == EINTR);
+	/* A full or closed sink must not stop the guest: the bytes are dropped. */
+}
+
+/* Whether the byte may go to the sink; writes each limit's notice once. */
+static bool sink_allows(struct fb_serial *s)
+{
+	char note[160];
+	int n = 0;
+
+	if (!s->sink_max)
+		return true;
+	if (s->sink_written >= s->sink_max) {
+		if (!s->sink_capped)
+			n = snprintf(note, sizeof(note),
+				     "\n[forkbox: guest console cut here: over %zu bytes for this "
+				     "VM]\n",
+				     s->sink_max);
+		s->sink_capped = true;
+	} else if (s->bucket && !bucket_take(s->bucket)) {
+		if (!s->sink_throttled)
+			n = snprintf(note, sizeof(note),
+				     "\n[forkbox: guest console dropped: over %llu bytes/s from "
+				     "this process's VMs]\n",
+				     (unsigned long long)s->bucket->rate);
+		s->sink_throttled = true;
+	} else {
+		s->sink_written++;
+		return true;
+	}
+	if (n > 0)
+		sink_write(s->sink_fd, note, (size_t)n);
+	return false;
+}
+
 static void sink_byte(struct fb_serial *s, uint8_t byte)
 {
-	if (s->sink_fd >= 0) {
-		ssize_t n;
-		do
-			n = write(s->sink_fd, &byte, 1);
-		while (n < 0 && errno == EINTR);
-		/* A full or closed sink must not stop the guest: the byte is dropped. */
-	}
+	if (s->sink_fd >= 0 && sink_allows(s))
+		sink_write(s->sink_fd, &byte, 1);
 	if (byte == '\n') {
 		emit_line(s);
 		return;

@@ -8,7 +8,9 @@
  *   loop           run until the timeout        fail:MSG     engine failure
  *   pid            the worker's pid on stdout (tests of recycling)
  *   big:N          N bytes of 'x' on stdout
- * Anything else is echoed to stdout. The template file must exist; its size
+ * Anything else is echoed to stdout, NUL bytes included. The callbacks'
+ * cancelled() is asked every 100 ms while sleeping, like the real engine
+ * does. The template file must exist; its size
  * is reported as the guest memory. */
 #include "vmm/engine.h"
 
@@ -68,6 +70,7 @@ struct run {
 	struct fb_exec_result *res;
 	double deadline;
 	int aborted;
+	bool cancelled; /* cb->cancelled said so: the caller gave up */
 };
 
 static void out(struct run *r, enum fb_stream s, const void *data, size_t len)
@@ -89,8 +92,16 @@ static void sleep_ms(struct run *r, double ms)
 		end = r->deadline;
 		r->res->timed_out = true;
 	}
-	while (fb_clock_ms() < end)
-		usleep(1000);
+	for (double next_check = 0; fb_clock_ms() < end; usleep(1000)) {
+		if (fb_clock_ms() < next_check || !r->cb || !r->cb->cancelled)
+			continue;
+		next_check = fb_clock_ms() + 100; /* as often as the real engine asks */
+		if (r->cb->cancelled(r->cb->ctx)) {
+			r->cancelled = true;
+			r->aborted = 1;
+			return;
+		}
+	}
 }
 
 static int hexval(char c)
@@ -110,14 +121,16 @@ static void hex_out(struct run *r, const char *hex)
 	out(r, FB_STREAM_STDOUT, buf, n);
 }
 
-static int command(struct run *r, char *line)
+/* One line of len bytes (NUL bytes included), NUL-terminated after them
+ * in a buffer with room for one more byte. */
+static int command(struct run *r, char *line, size_t len)
 {
 	char text[64];
 
 	if (!strncmp(line, "print:", 6) || !strncmp(line, "eprint:", 7)) {
 		enum fb_stream s = line[0] == 'e' ? FB_STREAM_STDERR : FB_STREAM_STDOUT;
 		char *t = strchr(line, ':') + 1;
-		size_t n = strlen(t);
+		size_t n = len - (size_t)(t - line);
 		t[n] = '\n'; /* one chunk with its newline, like a flushed print() */
 		out(r, s, t, n + 1);
 		t[n] = '\0';
@@ -140,9 +153,26 @@ static int command(struct run *r, char *line)
 			    "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx",
 			    left < 64 ? (size_t)left : 64);
 	} else {
-		out(r, FB_STREAM_STDOUT, line, strlen(line));
+		out(r, FB_STREAM_STDOUT, line, len);
 	}
 	return 0;
+}
+
+/* Run the code line by line (empty lines skipped); code may hold NULs. */
+static int run_lines(struct run *r, char *code, size_t len)
+{
+	int rc = 0;
+
+	for (size_t off = 0; off < len && !rc && !r->aborted && !r->res->timed_out;) {
+		char *line = code + off, *nl = memchr(line, '\n', len - off);
+		size_t n = nl ? (size_t)(nl - line) : len - off;
+
+		line[n] = '\0';
+		off += n + 1;
+		if (n)
+			rc = command(r, line, n);
+	}
+	return rc;
 }
 
 int fb_engine_exec(struct fb_engine *engine, const struct fb_exec_request *req,
@@ -153,20 +183,21 @@ int fb_engine_exec(struct fb_engine *engine, const struct fb_exec_request *req,
 			.limit = req->output_limit ? req->output_limit : engine->default_limit,
 			.res = result,
 			.deadline = start + req->timeout_s * 1000};
-	char *code = strndup(req->code, req->code_len);
-	int rc = 0;
+	char *code = malloc(req->code_len + 1);
+	int rc;
 
 	memset(result, 0, sizeof(*result));
 	if (!code)
 		return fb_error("out of memory");
+	memcpy(code, req->code, req->code_len);
+	code[req->code_len] = '\0';
 	snprintf(result->id, sizeof(result->id), "fake-%d-%u", (int)getpid(),
 		 atomic_fetch_add(&exec_counter, 1));
 	result->fork_time_ms = 0.25;
-	char *save = NULL;
-	for (char *line = strtok_r(code, "\n", &save);
-	     line && !rc && !r.aborted && !result->timed_out; line = strtok_r(NULL, "\n", &save))
-		rc = command(&r, line);
+	rc = run_lines(&r, code, req->code_len);
 	free(code);
+	if (r.cancelled)
+		return fb_error("execution abandoned: the client went away");
 	if (result->timed_out)
 		result->exit_code = 137;
 	result->total_time_ms = fb_clock_ms() - start + result->fork_time_ms;

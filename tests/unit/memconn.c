@@ -33,7 +33,7 @@ static ssize_t mem_read(void *ctx, void *buf, size_t len)
 static int mem_write(void *ctx, const void *buf, size_t len)
 {
 	struct memconn *m = ctx;
-	char *grown = realloc(m->out, m->out_len + len + 1);
+	char *grown = m->is_gone ? NULL : realloc(m->out, m->out_len + len + 1);
 
 	if (!grown)
 		return -1;
@@ -54,13 +54,22 @@ static int mem_flush(void *ctx)
 	return 0;
 }
 
+static bool mem_gone(void *ctx)
+{
+	struct memconn *m = ctx;
+
+	if (m->gone_at && ++m->gone_checks >= m->gone_at)
+		m->is_gone = true;
+	return m->is_gone;
+}
+
 void memconn_init(struct memconn *m, const char *const *params, const char *body)
 {
 	memset(m, 0, sizeof(*m));
 	m->params = params;
 	m->body = body ? body : "";
 	m->body_len = strlen(m->body);
-	m->conn = (struct fb_conn){mem_param, mem_read, mem_write, mem_flush, m};
+	m->conn = (struct fb_conn){mem_param, mem_read, mem_write, mem_flush, m, mem_gone};
 }
 
 void memconn_free(struct memconn *m)

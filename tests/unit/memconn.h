@@ -16,6 +16,10 @@ struct memconn {
 	size_t out_len;
 	int flushes;
 	size_t flushed_at[16]; /* out_len at each of the first 16 flushes */
+	/* The client goes away at the gone_at-th gone() check (0: never); from
+	 * then on writes fail too. */
+	int gone_at, gone_checks;
+	bool is_gone;
 };
 
 void memconn_init(struct memconn *m, const char *const *params, const char *body);

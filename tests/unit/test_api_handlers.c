@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <cmocka.h>
 
@@ -84,7 +85,7 @@ static int request(struct fixture *f, const char *method, const char *path, cons
 	assert_int_equal(memconn_status(&f->m), status);
 	const char *b = memconn_body(&f->m);
 	if (b && strstr(f->m.out, "application/json"))
-		f->json = json_loads(b, 0, NULL);
+		f->json = json_loads(b, JSON_ALLOW_NUL, NULL);
 	return status;
 }
 
@@ -226,6 +227,110 @@ static void test_batch(void **state)
 	assert_int_equal(request(f, "POST", "/v1/exec/batch", "{\"executions\":[]}", NULL), 400);
 }
 
+/* Serve one request whose client goes away at the gone_at-th check (the
+ * engine asks every 100 ms); returns the status and the seconds it took. */
+static int request_gone(struct fixture *f, const char *path, const char *body, const char *accept,
+			int gone_at, double *seconds)
+{
+	char p_len[48];
+	const char *params[] = {"REQUEST_METHOD=POST", p_len, accept, NULL, NULL};
+	struct timespec t0, t1;
+
+	snprintf(p_len, sizeof(p_len), "CONTENT_LENGTH=%zu", strlen(body));
+	params[3] =
+	    !strcmp(path, "/v1/exec") ? "DOCUMENT_URI=/v1/exec" : "DOCUMENT_URI=/v1/exec/batch";
+	if (!accept) {
+		params[2] = params[3];
+		params[3] = NULL;
+	}
+	memconn_free(&f->m);
+	memconn_init(&f->m, params, body);
+	f->m.gone_at = gone_at;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	int status = fb_api_handle(&f->api, &f->m.conn);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	*seconds = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
+	return status;
+}
+
+/* Every VM slot is back: the worker's, and all of the pool's. */
+static void assert_slots_free(struct fixture *f)
+{
+	assert_int_equal(atomic_load(&f->api.sb->slot[0].vms), 0);
+	for (int i = 0; i < 3; i++)
+		assert_true(fb_capacity_try(f->api.capacity));
+	assert_false(fb_capacity_try(f->api.capacity));
+	fb_capacity_release(f->api.capacity, 3);
+}
+
+static void test_client_gone_mid_exec(void **state)
+{
+	struct fixture *f = *state;
+	double took;
+
+	assert_int_equal(
+	    request_gone(f, "/v1/exec", "{\"code\":\"print:a\\nsleep:20000\"}", NULL, 3, &took),
+	    499);
+	printf("# exec abandoned %.2f s after it started\n", took);
+	assert_true(took < 5);
+	assert_int_equal(f->m.out_len, 0); /* nothing written to a client that left */
+	assert_int_equal(atomic_load(&f->api.metrics->errors), 0);
+	assert_slots_free(f);
+	assert_int_equal(request(f, "POST", "/v1/exec", "{\"code\":\"print:next\"}", NULL), 200);
+	assert_string_equal(field_str(f->json, "stdout"), "next\n");
+}
+
+static void test_client_gone_mid_stream(void **state)
+{
+	struct fixture *f = *state;
+	double took;
+
+	assert_int_equal(request_gone(f, "/v1/exec",
+				      "{\"code\":\"print:first\\nsleep:20000\\nprint:last\"}",
+				      "HTTP_ACCEPT=text/event-stream", 3, &took),
+			 499);
+	assert_true(took < 5);
+	assert_non_null(strstr(f->m.out, "event: stdout\ndata: \"first\\n\""));
+	assert_null(strstr(f->m.out, "last"));
+	assert_null(strstr(f->m.out, "event: exit"));
+	assert_slots_free(f);
+}
+
+static void test_client_gone_mid_batch(void **state)
+{
+	struct fixture *f = *state;
+	double took;
+	char body[512] = "{\"executions\":[";
+
+	for (int i = 0; i < 4; i++)
+		strcat(body, i ? ",{\"code\":\"sleep:20000\"}" : "{\"code\":\"sleep:20000\"}");
+	strcat(body, "]}");
+	assert_int_equal(request_gone(f, "/v1/exec/batch", body, NULL, 3, &took), 499);
+	printf("# batch of 4 x 20 s abandoned after %.2f s\n", took);
+	assert_true(took < 5);
+	assert_int_equal(f->m.out_len, 0);
+	assert_slots_free(f);
+	assert_int_equal(request(f, "POST", "/v1/exec/batch",
+				 "{\"executions\":[{\"code\":\"print:0\"},{\"code\":\"print:1\"}]}",
+				 NULL),
+			 200);
+}
+
+/* Code is bytes: a NUL inside it reaches the engine, and output holding
+ * NULs comes back as \u0000 in valid JSON. */
+static void test_code_with_nul(void **state)
+{
+	struct fixture *f = *state;
+
+	assert_int_equal(
+	    request(f, "POST", "/v1/exec", "{\"code\":\"a\\u0000b\\nprint:x\\u0000y\"}", NULL),
+	    200);
+	json_t *out = json_object_get(f->json, "stdout");
+	assert_int_equal(json_string_length(out), 7);
+	assert_memory_equal(json_string_value(out), "a\0bx\0y\n", 7);
+	assert_non_null(strstr(memconn_body(&f->m), "\"a\\u0000bx\\u0000y\\n\""));
+}
+
 static void test_capacity_503(void **state)
 {
 	struct fixture *f = *state;
@@ -288,11 +393,20 @@ int main(void)
 {
 #define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
 	const struct CMUnitTest tests[] = {
-	    T(test_exec_ok),	    T(test_exec_invalid_utf8_and_truncation),
-	    T(test_exec_timeout),   T(test_exec_errors),
-	    T(test_routing_errors), T(test_sse),
-	    T(test_batch),	    T(test_capacity_503),
-	    T(test_auth_and_rate),  T(test_health_and_metrics),
+	    T(test_exec_ok),
+	    T(test_exec_invalid_utf8_and_truncation),
+	    T(test_exec_timeout),
+	    T(test_exec_errors),
+	    T(test_routing_errors),
+	    T(test_sse),
+	    T(test_batch),
+	    T(test_capacity_503),
+	    T(test_auth_and_rate),
+	    T(test_health_and_metrics),
+	    T(test_client_gone_mid_exec),
+	    T(test_client_gone_mid_stream),
+	    T(test_client_gone_mid_batch),
+	    T(test_code_with_nul),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,7 +1,7 @@
 /* Decoding/validation of exec requests and encoding of results. */
 #include "fcgi/api_json.h"
-#include "util/utf8.h"
 #include "util/error.h"
+#include "util/utf8.h"
 
 #include <setjmp.h>
 #include <stdarg.h>
@@ -73,6 +73,9 @@ static void test_timeout_capped(void **state)
 	assert_int_equal(decode("{\"code\":\"x\",\"timeout_seconds\":100000}", &spec), 0);
 	assert_true(spec.timeout_s == 300.0);
 	fb_exec_spec_free(&spec);
+	assert_int_equal(decode("{\"code\":\"x\",\"timeout_seconds\":1e308}", &spec), 0);
+	assert_true(spec.timeout_s == 300.0);
+	fb_exec_spec_free(&spec);
 	assert_int_equal(decode("{\"code\":\"x\",\"timeout_seconds\":7}", &spec), 0);
 	assert_true(spec.timeout_s == 7.0);
 	fb_exec_spec_free(&spec);
@@ -97,6 +100,26 @@ static void test_bad_requests(void **state)
 	expect_400("{\"code\":\"x\",\"timeout_seconds\":-1}", "greater than 0");
 	expect_400("{\"code\":\"x\",\"timeout_seconds\":0}", "greater than 0");
 	expect_400("{\"code\":\"x\",\"timeout_seconds\":0.0}", "greater than 0");
+	expect_400("{\"code\":\"x\",\"timeout_seconds\":-0.0}", "greater than 0");
+	expect_400("{\"code\":\"x\",\"timeout_seconds\":-1e308}", "greater than 0");
+	expect_400("{\"code\":\"x\",\"timeout_seconds\":1e400}", "invalid JSON");
+	/* Not UTF-8, a lone surrogate: not JSON text. */
+	expect_400("{\"code\":\"\xff\xfe\"}", "invalid JSON");
+	expect_400("{\"code\":\"\xc3\"}", "invalid JSON");
+	expect_400("{\"code\":\"\\ud800\"}", "invalid JSON");
+	/* A NUL does not cut a field short: "python\0js" is not "python". */
+	expect_400("{\"code\":\"x\",\"language\":\"python\\u0000js\"}", "is not supported");
+}
+
+static void test_code_with_nul_kept(void **state)
+{
+	struct fb_exec_spec spec;
+
+	(void)state;
+	assert_int_equal(decode("{\"code\":\"a\\u0000b\\u0000\"}", &spec), 0);
+	assert_int_equal(spec.code_len, 4);
+	assert_memory_equal(spec.code, "a\0b\0", 5); /* and NUL-terminated */
+	fb_exec_spec_free(&spec);
 }
 
 static void test_batch_ok(void **state)
@@ -259,6 +282,7 @@ int main(void)
 	    cmocka_unit_test(test_all_fields_and_unknown_ignored),
 	    cmocka_unit_test(test_timeout_capped),
 	    cmocka_unit_test(test_bad_requests),
+	    cmocka_unit_test(test_code_with_nul_kept),
 	    cmocka_unit_test(test_batch_ok),
 	    cmocka_unit_test(test_batch_bad),
 	    cmocka_unit_test(test_encode_result),

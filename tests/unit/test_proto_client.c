@@ -3,6 +3,7 @@
 #include "proto/client.h"
 #include "proto/reader.h"
 
+#include "util/clock.h"
 #include "util/error.h"
 
 #include <errno.h>
@@ -409,6 +410,77 @@ static void test_invalid_request_refused(void **state)
 	close(sv[1]);
 }
 
+static int cancel_checks;
+
+static bool cancel_at_third_check(void *ctx)
+{
+	(void)ctx;
+	return ++cancel_checks >= 3;
+}
+
+/* A caller whose client went away: a silent agent is abandoned at the next
+ * check (every FB_AGENT_CANCEL_CHECK_MS), long before the host deadline. */
+static void test_cancelled_run(void **state)
+{
+	(void)state;
+	int sv[2];
+	struct fake_agent agent = {.hold_open = true};
+	struct fb_agent_request req = simple_req;
+	struct fb_agent_handlers h = {.cancelled = cancel_at_third_check};
+	struct fb_agent_outcome out;
+	pthread_t thread;
+
+	req.host_timeout_ms = 20000;
+	cancel_checks = 0;
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
+	agent.fd = sv[1];
+	assert_int_equal(pthread_create(&thread, NULL, fake_agent_main, &agent), 0);
+	double start = now_s();
+	assert_int_equal(fb_agent_run(sv[0], &req, &h, &out), -1);
+	double took = now_s() - start;
+	assert_non_null(strstr(fb_error_last(), "abandoned"));
+	assert_int_equal(cancel_checks, 3);
+	assert_true(took >= 0.15 && took < 2.0);
+	assert_false(out.host_deadline);
+	close(sv[0]);
+	assert_int_equal(pthread_join(thread, NULL), 0);
+	free(agent.code);
+}
+
+/* The poll() timeout of a far deadline: host_timeout_ms is a u32, so the
+ * time left can exceed INT_MAX ms; a plain cast went negative (wait for
+ * ever). */
+static void test_poll_timeout_clamped(void **state)
+{
+	(void)state;
+	assert_int_equal(fb_clock_poll_ms(-5), 0);
+	assert_int_equal(fb_clock_poll_ms(0), 0);
+	assert_int_equal(fb_clock_poll_ms(1), 1);
+	assert_int_equal(fb_clock_poll_ms(1000000), 1);
+	assert_int_equal(fb_clock_poll_ms(1000001), 2);
+	assert_int_equal(fb_clock_poll_ms((int64_t)UINT32_MAX * 1000000), INT_MAX);
+	assert_int_equal(fb_clock_poll_ms(INT64_MAX), INT_MAX);
+	assert_int_equal(fb_clock_poll_ms((int64_t)INT_MAX * 1000000), INT_MAX);
+}
+
+/* The longest host deadline the request allows still works as a deadline
+ * that has not passed: the answer is read, nothing waits for ever. */
+static void test_longest_host_deadline(void **state)
+{
+	(void)state;
+	struct reply r = {0};
+	add_frame(&r, FB_FRAME_STDOUT, "ok", 2);
+	add_exit(&r, 0, 0, 0);
+	struct fb_agent_request req = simple_req;
+	req.host_timeout_ms = UINT32_MAX;
+	struct client_call c = {.agent = {.reply = r.buf, .reply_len = r.len}};
+	call_client(&c, &req);
+	assert_int_equal(c.ret, 0);
+	assert_false(c.out.host_deadline);
+	assert_memory_equal(c.cap.data[1], "ok", 2);
+	call_free(&c);
+}
+
 int main(void)
 {
 	signal(SIGPIPE, SIG_IGN);
@@ -425,6 +497,9 @@ int main(void)
 	    cmocka_unit_test(test_output_limit_truncates),
 	    cmocka_unit_test(test_consumer_abort),
 	    cmocka_unit_test(test_invalid_request_refused),
+	    cmocka_unit_test(test_poll_timeout_clamped),
+	    cmocka_unit_test(test_cancelled_run),
+	    cmocka_unit_test(test_longest_host_deadline),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

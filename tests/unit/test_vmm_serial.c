@@ -1,9 +1,11 @@
 /* The 16550A model as Linux's 8250 driver probes and drives it, the line
  * tap, THRE interrupts and save/restore; and the MP table layout. */
+#include <fcntl.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -126,6 +128,91 @@ static void test_line_tap_and_sink(void **state)
 	close(p[1]);
 }
 
+/* Everything the sink pipe holds (non-blocking read), NUL-terminated. */
+static size_t drain(int fd, char *buf, size_t cap)
+{
+	size_t got = 0;
+	ssize_t n;
+	while (got < cap - 1 && (n = read(fd, buf + got, cap - 1 - got)) > 0)
+		got += (size_t)n;
+	buf[got] = '\0';
+	return got;
+}
+
+static void send_text(struct fb_serial *s, char byte, size_t count)
+{
+	for (size_t i = 0; i < count; i++)
+		wr(s, 0, (uint8_t)(i % 64 == 63 ? '\n' : byte));
+}
+
+/* A fork's console is cut at its per-VM cap, with one notice, while the
+ * line tap (panic detection) still sees everything. */
+static void test_sink_capped_per_vm(void **state)
+{
+	(void)state;
+	struct fb_serial s;
+	struct line_log lines = {0};
+	static char buf[8192];
+	int p[2];
+	assert_int_equal(pipe2(p, O_NONBLOCK), 0);
+	fb_serial_init(&s, p[1], NULL, NULL);
+	fb_serial_limit_sink(&s, 1000, NULL);
+	send_text(&s, 'a', 3000);
+	size_t n = drain(p[0], buf, sizeof(buf));
+	const char *note = strstr(buf, "[forkbox: guest console cut here: over 1000 bytes");
+	assert_non_null(note);
+	assert_int_equal(note - buf, 1001); /* 1000 bytes, "\n", the notice */
+	assert_int_equal(n, (size_t)(strchr(note, '\n') - buf) + 1); /* only one notice */
+	fb_serial_set_line_tap(&s, record_line, &lines);
+	send_text(&s, 'b', 64);
+	assert_int_equal(lines.n, 1);
+	assert_int_equal(drain(p[0], buf, sizeof(buf)), 0);
+	/* A new VM (fb_serial_limit_sink again) starts a fresh allowance. */
+	fb_serial_limit_sink(&s, 1000, NULL);
+	send_text(&s, 'c', 10);
+	assert_int_equal(drain(p[0], buf, sizeof(buf)), 10);
+	close(p[0]);
+	close(p[1]);
+}
+
+/* All limited consoles share the process's bucket: past its burst, bytes
+ * are dropped (one notice per VM) until time refills it. */
+static void test_sink_rate_limited(void **state)
+{
+	(void)state;
+	struct fb_serial_bucket bucket;
+	struct fb_serial a, b;
+	static char buf[8192];
+	int p[2];
+	assert_int_equal(pipe2(p, O_NONBLOCK), 0);
+	fb_serial_bucket_init(&bucket, 2000, 500); /* 2000 bytes/s, burst 500 */
+	fb_serial_init(&a, p[1], NULL, NULL);
+	fb_serial_init(&b, p[1], NULL, NULL);
+	fb_serial_limit_sink(&a, 100000, &bucket);
+	fb_serial_limit_sink(&b, 100000, &bucket);
+	send_text(&a, 'a', 300);
+	send_text(&b, 'b', 300);
+	size_t n = drain(p[0], buf, sizeof(buf));
+	const char *note = strstr(buf, "[forkbox: guest console dropped: over 2000 bytes/s");
+	assert_non_null(note);
+	/* The burst (and what the few ms of sending earned), then b's notice. */
+	assert_in_range(note - buf, 501, 530);
+	assert_int_equal(n, (size_t)(strchr(note, '\n') - buf) + 1); /* a's was first, no notice */
+	send_text(&b, 'b', 300);
+	assert_in_range(drain(p[0], buf, sizeof(buf)), 0, 30);
+	assert_null(strstr(buf, "[forkbox")); /* one notice per VM */
+	usleep(100 * 1000);		      /* ~200 bytes of tokens */
+	send_text(&a, 'a', 1000);
+	drain(p[0], buf, sizeof(buf));
+	char *a_note = strstr(buf, "[forkbox:");
+	assert_non_null(a_note);
+	size_t passed = (size_t)(a_note - buf) - 1;
+	printf("# %zu bytes passed after 100 ms at 2000 bytes/s\n", passed);
+	assert_true(passed >= 150 && passed <= 500);
+	close(p[0]);
+	close(p[1]);
+}
+
 static void test_thre_interrupts(void **state)
 {
 	(void)state;
@@ -242,6 +329,7 @@ int main(void)
 	    cmocka_unit_test(test_detected_as_16550a), cmocka_unit_test(test_divisor_latch),
 	    cmocka_unit_test(test_line_tap_and_sink),  cmocka_unit_test(test_thre_interrupts),
 	    cmocka_unit_test(test_save_restore),       cmocka_unit_test(test_mptable),
+	    cmocka_unit_test(test_sink_capped_per_vm), cmocka_unit_test(test_sink_rate_limited),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -24,7 +24,9 @@
 #include "util/error.h"
 #include "vmm/virtio/mmio.h"
 #include "vmm/virtio/vsock.h"
+#include "vmm/virtio/vsock_impl.h"
 #include "vmm/virtio/vsock_proto.h"
+#include "vsock_driver.h"
 
 #define GUEST_CID  3
 #define AGENT_PORT 1024
@@ -43,11 +45,6 @@ static const uint64_t ring_base[3] = {0x10000, 0x20000, 0x30000};
 #define TX_HDR(i) (0x300000ULL + 64 * (i))
 #define TX_BUF(i) (0x380000ULL + PAYLOAD * (uint64_t)(i))
 
-struct gq {
-	uint16_t num, avail_idx, last_used;
-	uint64_t desc, avail, used;
-};
-
 struct pkt {
 	struct fb_vsock_hdr h;
 };
@@ -58,11 +55,15 @@ struct guest {
 	struct fb_guest_mem mem;
 	struct fb_vsock *dev;
 	int irqfd;
-	struct gq q[3];
+	struct vq_driver q[3];
 	bool tx_busy[NBUF];
 
 	/* The guest's one connection. */
 	bool listening, auto_credit;
+	bool ignore_requests; /* neither RESPONSE nor RST to a REQUEST */
+	bool rx_header_only;  /* post rx buffers that hold a header and no payload */
+	bool no_rx_post;      /* probe() posts no rx buffers */
+	unsigned rx_packets;  /* every packet received */
 	uint32_t host_port, guest_port;
 	uint32_t buf_alloc, fwd_cnt, fwd_cnt_sent, rx_cnt;
 	uint32_t tx_cnt, peer_buf_alloc, peer_fwd_cnt;
@@ -129,21 +130,12 @@ static void *gpa(struct guest *g, uint64_t a)
 static void set_desc(struct guest *g, int qi, uint16_t i, uint64_t addr, uint32_t len,
 		     uint16_t flags, uint16_t next)
 {
-	uint8_t *d = gpa(g, g->q[qi].desc + 16ULL * i);
-	memcpy(d, &addr, 8);
-	memcpy(d + 8, &len, 4);
-	memcpy(d + 12, &flags, 2);
-	memcpy(d + 14, &next, 2);
+	vq_driver_set_desc(&g->q[qi], i, addr, len, flags, next);
 }
 
 static void offer(struct guest *g, int qi, uint16_t head)
 {
-	struct gq *q = &g->q[qi];
-	uint16_t *ring = gpa(g, q->avail + 4);
-
-	ring[q->avail_idx % q->num] = head;
-	q->avail_idx++;
-	__atomic_store_n((uint16_t *)gpa(g, q->avail + 2), q->avail_idx, __ATOMIC_RELEASE);
+	vq_driver_offer(&g->q[qi], head);
 }
 
 static void kick(struct guest *g, int qi)
@@ -151,41 +143,18 @@ static void kick(struct guest *g, int qi)
 	mmio_w(g, FB_VIRTIO_MMIO_QUEUE_NOTIFY, (uint32_t)qi);
 }
 
-/* Next used element of queue qi, or false. */
 static bool take_used(struct guest *g, int qi, uint32_t *id, uint32_t *len)
 {
-	struct gq *q = &g->q[qi];
-	uint16_t used_idx = __atomic_load_n((uint16_t *)gpa(g, q->used + 2), __ATOMIC_ACQUIRE);
-	uint32_t *elem;
-
-	if (used_idx == q->last_used)
-		return false;
-	elem = gpa(g, q->used + 4 + 8ULL * (q->last_used % q->num));
-	*id = elem[0];
-	*len = elem[1];
-	q->last_used++;
-	return true;
+	return vq_driver_take_used(&g->q[qi], id, len);
 }
 
 static void setup_queue(struct guest *g, int qi, uint16_t num)
 {
-	struct gq *q = &g->q[qi];
-
-	q->num = num;
-	q->desc = ring_base[qi];
-	q->avail = ring_base[qi] + 0x4000;
-	q->used = ring_base[qi] + 0x8000;
 	mmio_w(g, FB_VIRTIO_MMIO_QUEUE_SEL, (uint32_t)qi);
 	assert_int_equal(mmio_r(g, FB_VIRTIO_MMIO_QUEUE_READY), 0);
 	assert_true(mmio_r(g, FB_VIRTIO_MMIO_QUEUE_NUM_MAX) >= num);
-	mmio_w(g, FB_VIRTIO_MMIO_QUEUE_NUM, num);
-	mmio_w(g, FB_VIRTIO_MMIO_QUEUE_DESC_LOW, (uint32_t)q->desc);
-	mmio_w(g, FB_VIRTIO_MMIO_QUEUE_DESC_HIGH, (uint32_t)(q->desc >> 32));
-	mmio_w(g, FB_VIRTIO_MMIO_QUEUE_DRIVER_LOW, (uint32_t)q->avail);
-	mmio_w(g, FB_VIRTIO_MMIO_QUEUE_DRIVER_HIGH, 0);
-	mmio_w(g, FB_VIRTIO_MMIO_QUEUE_DEVICE_LOW, (uint32_t)q->used);
-	mmio_w(g, FB_VIRTIO_MMIO_QUEUE_DEVICE_HIGH, 0);
-	mmio_w(g, FB_VIRTIO_MMIO_QUEUE_READY, 1);
+	vq_driver_setup(&g->q[qi], g->dev, (unsigned)qi, g->map, num, ring_base[qi], 0x4000,
+			0x8000);
 	assert_int_equal(mmio_r(g, FB_VIRTIO_MMIO_QUEUE_READY), 1);
 }
 
@@ -196,9 +165,9 @@ static bool rx_single(uint16_t i)
 	return i % 2;
 }
 
-static uint64_t rx_hdr_gpa(uint16_t i)
+static uint64_t rx_hdr_gpa(struct guest *g, uint16_t i)
 {
-	return rx_single(i) ? RX_BUF(i) : RX_HDR(i);
+	return rx_single(i) && !g->rx_header_only ? RX_BUF(i) : RX_HDR(i);
 }
 
 static uint64_t rx_payload_gpa(uint16_t i)
@@ -211,15 +180,22 @@ static uint32_t rx_payload_room(uint16_t i)
 	return rx_single(i) ? PAYLOAD - HDR : PAYLOAD;
 }
 
-static void post_rx(struct guest *g, uint16_t i)
+static void set_rx_desc(struct guest *g, uint16_t i)
 {
-	if (rx_single(i)) {
+	if (g->rx_header_only) {
+		set_desc(g, 0, 2 * i, RX_HDR(i), HDR, FB_VIRTQ_DESC_F_WRITE, 0);
+	} else if (rx_single(i)) {
 		set_desc(g, 0, 2 * i, RX_BUF(i), PAYLOAD, FB_VIRTQ_DESC_F_WRITE, 0);
 	} else {
 		set_desc(g, 0, 2 * i, RX_HDR(i), HDR, FB_VIRTQ_DESC_F_WRITE | FB_VIRTQ_DESC_F_NEXT,
 			 2 * i + 1);
 		set_desc(g, 0, 2 * i + 1, RX_BUF(i), PAYLOAD, FB_VIRTQ_DESC_F_WRITE, 0);
 	}
+}
+
+static void post_rx(struct guest *g, uint16_t i)
+{
+	set_rx_desc(g, i);
 	offer(g, 0, 2 * i);
 }
 
@@ -254,7 +230,7 @@ static void probe(struct guest *g)
 	setup_queue(g, 2, 8);
 	status |= FB_VIRTIO_STATUS_DRIVER_OK;
 	mmio_w(g, FB_VIRTIO_MMIO_STATUS, status);
-	for (uint16_t i = 0; i < NBUF; i++)
+	for (uint16_t i = 0; !g->no_rx_post && i < NBUF; i++)
 		post_rx(g, i);
 	kick(g, 0);
 }
@@ -393,7 +369,7 @@ static void on_rx(struct guest *g, const struct fb_vsock_hdr *h, const uint8_t *
 	}
 	if (g->nlog < 64)
 		g->log[g->nlog++].h = *h;
-	if (op == FB_VSOCK_OP_REQUEST)
+	if (op == FB_VSOCK_OP_REQUEST && !g->ignore_requests)
 		conn_send(g, g->listening ? FB_VSOCK_OP_RESPONSE : FB_VSOCK_OP_RST, 0, NULL, 0);
 }
 
@@ -419,9 +395,10 @@ static void guest_poll(struct guest *g, int timeout_ms)
 		uint16_t i = (uint16_t)(id / 2);
 
 		assert_true(id % 2 == 0 && i < NBUF);
-		memcpy(&h, gpa(g, rx_hdr_gpa(i)), HDR);
+		memcpy(&h, gpa(g, rx_hdr_gpa(g, i)), HDR);
+		g->rx_packets++;
 		assert_int_equal(len, HDR + le32toh(h.len));
-		assert_true(le32toh(h.len) <= rx_payload_room(i));
+		assert_true(le32toh(h.len) <= (g->rx_header_only ? 0 : rx_payload_room(i)));
 		on_rx(g, &h, gpa(g, rx_payload_gpa(i)));
 		post_rx(g, i);
 		reposted = true;
@@ -951,9 +928,7 @@ static void test_hostile_avail_jump(void **state)
 	struct guest *g = *state;
 	int fd = host_connect(g);
 
-	g->q[1].avail_idx += QSIZE + 5;
-	__atomic_store_n((uint16_t *)gpa(g, g->q[1].avail + 2), g->q[1].avail_idx,
-			 __ATOMIC_RELEASE);
+	vq_driver_set_avail_idx(&g->q[1], (uint16_t)(g->q[1].avail_idx + QSIZE + 5));
 	kick(g, 1);
 	expect_failed(g, fd);
 }
@@ -975,16 +950,207 @@ static void test_hostile_queue_size(void **state)
 {
 	struct guest *g = *state;
 
-	mmio_w(g, FB_VIRTIO_MMIO_STATUS, 0);
-	mmio_w(g, FB_VIRTIO_MMIO_STATUS, 3);
-	mmio_w(g, FB_VIRTIO_MMIO_DRIVER_FEATURES_SEL, 1);
-	mmio_w(g, FB_VIRTIO_MMIO_DRIVER_FEATURES, 1);
-	mmio_w(g, FB_VIRTIO_MMIO_STATUS, 11);
+	vq_driver_negotiate(g->dev);
 	mmio_w(g, FB_VIRTIO_MMIO_QUEUE_SEL, 0);
 	mmio_w(g, FB_VIRTIO_MMIO_QUEUE_NUM, 100);
 	mmio_w(g, FB_VIRTIO_MMIO_QUEUE_READY, 1);
 	assert_int_equal(mmio_r(g, FB_VIRTIO_MMIO_QUEUE_READY), 0);
 	expect_failed(g, -1);
+}
+
+/* --- gaps found by review: budgets and deadlines ------------------------ */
+
+/* Rewrite every rx buffer the guest has posted (the device has not taken
+ * them yet: descriptors are read when a chain is popped). */
+static void repost_rx_all(struct guest *g, bool header_only)
+{
+	g->rx_header_only = header_only;
+	for (uint16_t i = 0; i < NBUF; i++)
+		set_rx_desc(g, i);
+	kick(g, 0);
+}
+
+/* Poll the guest for ms milliseconds. */
+static void guest_idle(struct guest *g, int ms)
+{
+	double end = now_s() + ms / 1e3;
+
+	while (now_s() < end)
+		guest_poll(g, 5);
+}
+
+/* A guest posting only header-sized rx buffers, recycling each at once,
+ * while the host has data for it: the device must not fill them with
+ * packets that carry nothing (it produced ~10M CREDIT_UPDATEs a second). */
+static void test_rx_header_only_buffers_carry_no_storm(void **state)
+{
+	struct guest *g = *state;
+	int fd = host_connect(g);
+	char buf[4];
+	unsigned before;
+
+	guest_idle(g, 50);
+	repost_rx_all(g, true);
+	guest_idle(g, 50);
+	before = g->rx_packets;
+	assert_int_equal(write(fd, "data", 4), 4);
+	guest_idle(g, 300);
+	printf("# packets into header-only rx buffers in 300 ms: %u\n", g->rx_packets - before);
+	assert_true(g->rx_packets - before <= 2);
+	assert_int_equal(g->rx_bytes, 0);
+	/* Control packets still fit such a buffer: a CREDIT_REQUEST is answered. */
+	g->nlog = 0;
+	conn_send(g, FB_VSOCK_OP_CREDIT_REQUEST, 0, NULL, 0);
+	wait_op(g, FB_VSOCK_OP_CREDIT_UPDATE);
+	/* Buffers with room again: the data arrives, the device never failed. */
+	repost_rx_all(g, false);
+	while (g->rx_bytes < 4) {
+		assert_true(g->rx_packets - before < 100);
+		guest_poll(g, 10);
+	}
+	assert_memory_equal(g->last_payload, "data", 4);
+	assert_false(fb_vsock_failed(g->dev, NULL, 0));
+	conn_send(g, FB_VSOCK_OP_RW, 0, "ok", 2);
+	host_read_exact(g, fd, buf, 2);
+	close(fd);
+}
+
+/* A tx queue the guest breaks after the device's last pop of a round (the
+ * check io_round makes before it sleeps) is reported like any other broken
+ * queue: DEVICE_NEEDS_RESET, a reason, the host ends closed. */
+static void test_tx_broken_after_round_is_reported(void **state)
+{
+	struct guest *g = *state;
+	int fd = host_connect(g);
+	char why[FB_ERROR_MAX];
+	char c;
+
+	assert_int_equal(fb_vsock_pause(g->dev), 0); /* we play the I/O thread */
+	fb_vsock_process_tx(g->dev);
+	assert_false(fb_vsock_tx_more(g->dev));
+	vq_driver_set_avail_idx(&g->q[1], (uint16_t)(g->q[1].avail_idx + QSIZE + 1));
+	assert_false(fb_vsock_tx_more(g->dev));
+	assert_true(fb_vsock_failed(g->dev, why, sizeof(why)));
+	printf("# %s\n", why);
+	assert_non_null(strstr(why, "tx queue"));
+	assert_non_null(strstr(why, "avail idx"));
+	assert_true(mmio_r(g, FB_VIRTIO_MMIO_STATUS) & FB_VIRTIO_STATUS_DEVICE_NEEDS_RESET);
+	assert_int_equal(recv(fd, &c, 1, MSG_DONTWAIT), 0); /* host end: EOF at once */
+	close(fd);
+	assert_int_equal(fb_vsock_start(g->dev), 0);
+}
+
+/* Poll until the host fd reads EOF; returns the seconds it took. */
+static double host_eof_after(struct guest *g, int fd, double t0)
+{
+	host_expect_eof(g, fd);
+	return now_s() - t0;
+}
+
+static void test_connect_deadline(void **state)
+{
+	struct guest *g = *state;
+	double took;
+	struct fb_vsock_hdr h;
+	int fd;
+
+	fb_vsock_set_timeouts(g->dev, 300, 200);
+	g->ignore_requests = true;
+	fd = host_connect(g); /* the guest sees the REQUEST and stays silent */
+	took = host_eof_after(g, fd, now_s());
+	printf("# unanswered REQUEST dropped after %.2f s\n", took);
+	assert_true(took < 5);
+	h = wait_op(g, FB_VSOCK_OP_RST);
+	assert_int_equal(le32toh(h.dst_port), AGENT_PORT);
+	wait_no_connections(g);
+	close(fd);
+}
+
+/* Connecting to a guest that posts no rx buffer at all: the REQUEST can
+ * never be sent, the connection is dropped at the deadline all the same,
+ * and the RST goes out once a buffer comes. */
+static void test_connect_deadline_without_rx_buffers(void **state)
+{
+	struct guest *g = guest_new();
+	struct fb_vsock_hdr h;
+	double took;
+	int fd;
+
+	(void)state;
+	g->no_rx_post = true;
+	assert_int_equal(fb_vsock_start(g->dev), 0);
+	fb_vsock_set_timeouts(g->dev, 300, 200);
+	probe(g);
+	fd = fb_vsock_connect(g->dev, AGENT_PORT);
+	assert_true(fd >= 0);
+	took = host_eof_after(g, fd, now_s());
+	printf("# REQUEST never sent (no rx buffers): dropped after %.2f s\n", took);
+	assert_true(took < 5);
+	wait_no_connections(g);
+	assert_int_equal(g->rx_packets, 0);
+	for (uint16_t i = 0; i < NBUF; i++)
+		post_rx(g, i);
+	kick(g, 0);
+	h = wait_op(g, FB_VSOCK_OP_RST);
+	assert_int_equal(le32toh(h.dst_port), AGENT_PORT);
+	close(fd);
+	guest_free(g);
+}
+
+/* The host closes a connection whose guest gives no credit (buf_alloc 0):
+ * the device can never read the host socket to EOF, so it gives up on the
+ * guest at the close deadline instead of keeping the connection. */
+static void test_host_closed_guest_gives_no_credit(void **state)
+{
+	struct guest *g = *state;
+	int fd;
+	double t0;
+
+	fb_vsock_set_timeouts(g->dev, 5000, 300);
+	g->buf_alloc = 0;
+	fd = host_connect(g);
+	assert_int_equal(write(fd, "unread", 6), 6);
+	guest_idle(g, 50);
+	assert_int_equal(fb_vsock_connection_count(g->dev), 1);
+	t0 = now_s();
+	close(fd);
+	wait_no_connections(g);
+	printf("# connection without credit dropped %.2f s after the host closed\n", now_s() - t0);
+	assert_true(now_s() - t0 >= 0.25);
+	assert_int_equal(g->rx_bytes, 0);
+	wait_op(g, FB_VSOCK_OP_RST);
+}
+
+/* The same with a guest that said SHUTDOWN(RCV) and never acknowledges the
+ * host's close. */
+static void test_host_closed_guest_shut_rcv(void **state)
+{
+	struct guest *g = *state;
+	int fd;
+
+	fb_vsock_set_timeouts(g->dev, 5000, 300);
+	fd = host_connect(g);
+	conn_send(g, FB_VSOCK_OP_SHUTDOWN, FB_VSOCK_SHUTDOWN_RCV, NULL, 0);
+	guest_idle(g, 50);
+	assert_int_equal(write(fd, "unread", 6), 6);
+	close(fd);
+	wait_no_connections(g);
+	assert_int_equal(g->rx_bytes, 0);
+}
+
+/* The host closes; the guest gets SHUTDOWN but never answers it. */
+static void test_closing_guest_never_answers(void **state)
+{
+	struct guest *g = *state;
+	int fd;
+
+	fb_vsock_set_timeouts(g->dev, 5000, 300);
+	fd = host_connect(g);
+	close(fd);
+	wait_op(g, FB_VSOCK_OP_SHUTDOWN);
+	assert_int_equal(fb_vsock_connection_count(g->dev), 1);
+	wait_no_connections(g);
+	wait_op(g, FB_VSOCK_OP_RST);
 }
 
 int main(void)
@@ -1011,6 +1177,13 @@ int main(void)
 	    T(test_hostile_avail_jump),
 	    T(test_hostile_rx_too_small),
 	    T(test_hostile_queue_size),
+	    T(test_rx_header_only_buffers_carry_no_storm),
+	    T(test_tx_broken_after_round_is_reported),
+	    T(test_connect_deadline),
+	    cmocka_unit_test(test_connect_deadline_without_rx_buffers),
+	    T(test_host_closed_guest_gives_no_credit),
+	    T(test_host_closed_guest_shut_rcv),
+	    T(test_closing_guest_never_answers),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -48,7 +48,8 @@ fi
 export FORKBOX_E2E_FCGI=$fcgi FORKBOX_E2E_DIALECT=python
 export FORKBOX_E2E_TEMPLATE=$shared/python.tmpl
 
-for t in nginx apache-proxy-fcgi apache-fcgid cgi; do
+# FORKBOX_E2E_SCRIPTS picks other tests/e2e scripts (t-e2e-bad-input.sh).
+for t in ${FORKBOX_E2E_SCRIPTS:-nginx apache-proxy-fcgi apache-fcgid cgi}; do
 	fb_vm_op "tests/e2e/$t.sh on the real engine"
 	start=$SECONDS
 	# "ok 3 - text" -> "ok - NAME: text", as they come; plans are dropped.

@@ -111,6 +111,8 @@ struct fb_vsock *fb_vsock_create(const struct fb_guest_mem *mem, uint64_t guest_
 	dev->irq_opaque = irq_opaque;
 	dev->next_port = FB_VSOCK_PORT_FIRST;
 	dev->next_serial = KICK_KEY + 1;
+	dev->connect_timeout_ns = FB_VSOCK_CONNECT_TIMEOUT_MS * 1000000ULL;
+	dev->close_timeout_ns = FB_VSOCK_CLOSE_TIMEOUT_MS * 1000000ULL;
 	fb_virtio_mmio_init(&dev->t, &dev->mem, FB_VIRTIO_ID_VSOCK, 1ULL << FB_VIRTIO_F_VERSION_1,
 			    FB_VSOCK_NUM_QUEUES, FB_VSOCK_QUEUE_MAX, dev->config,
 			    sizeof(dev->config), &vsock_mmio_ops, dev);
@@ -146,6 +148,14 @@ void fb_vsock_destroy(struct fb_vsock *dev)
 	close(dev->kickfd);
 	pthread_mutex_destroy(&dev->lock);
 	free(dev);
+}
+
+void fb_vsock_set_timeouts(struct fb_vsock *dev, unsigned connect_ms, unsigned close_ms)
+{
+	pthread_mutex_lock(&dev->lock);
+	dev->connect_timeout_ns = connect_ms * 1000000ULL;
+	dev->close_timeout_ns = close_ms * 1000000ULL;
+	pthread_mutex_unlock(&dev->lock);
 }
 
 /* Take an interrupt request raised under the lock; raise it after unlock. */
@@ -204,27 +214,59 @@ static void apply_event(struct fb_vsock *dev, const struct epoll_event *ev)
 	}
 }
 
+void fb_vsock_abort_conn(struct fb_vsock *dev, struct fb_vsock_conn *c)
+{
+	/* Not an in-band RST: that would wait for an rx buffer the guest may
+	 * never post. The connection is gone now either way. */
+	fb_vsock_queue_stray_rst(dev, c->host_port, c->guest_port);
+	c->dead = true;
+}
+
 /* Host-side progress that needs no guest packet: flush buffered bytes,
  * notice a host that went away, give up on guests that never answer. */
+static void service_connection(struct fb_vsock *dev, struct fb_vsock_conn *c, uint64_t now)
+{
+	fb_vsock_conn_flush(c);
+	fb_vsock_conn_check_credit(c);
+	/* The host end is closed: what is left is to hand the guest the unread
+	 * bytes and a SHUTDOWN, and that must not take for ever (a guest giving
+	 * no credit never lets us read to EOF). */
+	if (c->host_hup && !c->deadline_ns)
+		c->deadline_ns = now + dev->close_timeout_ns;
+	if (c->state == FB_VSOCK_ESTABLISHED && c->host_eof && c->host_hup && !c->host_wr_shut &&
+	    !(c->pending & FB_VSOCK_PEND_SHUTDOWN)) {
+		c->state = FB_VSOCK_CLOSING;
+		c->shutdown_flags = FB_VSOCK_SHUTDOWN_RCV | FB_VSOCK_SHUTDOWN_SEND;
+		c->pending |= FB_VSOCK_PEND_SHUTDOWN;
+	}
+	if (c->deadline_ns && now >= c->deadline_ns)
+		fb_vsock_abort_conn(dev, c);
+}
+
 static void service_connections(struct fb_vsock *dev, uint64_t now)
 {
 	for (unsigned i = 0; i < dev->nconns; i++) {
-		struct fb_vsock_conn *c = dev->conns[i];
-
-		if (c->dead)
-			continue;
-		fb_vsock_conn_flush(c);
-		fb_vsock_conn_check_credit(c);
-		if (c->state == FB_VSOCK_ESTABLISHED && c->host_eof && c->host_hup &&
-		    !c->host_wr_shut && !(c->pending & FB_VSOCK_PEND_SHUTDOWN)) {
-			c->state = FB_VSOCK_CLOSING;
-			c->closing_deadline_ns = now + FB_VSOCK_CLOSE_TIMEOUT_NS;
-			c->shutdown_flags = FB_VSOCK_SHUTDOWN_RCV | FB_VSOCK_SHUTDOWN_SEND;
-			c->pending |= FB_VSOCK_PEND_SHUTDOWN;
-		}
-		if (c->state == FB_VSOCK_CLOSING && now >= c->closing_deadline_ns)
-			c->pending |= FB_VSOCK_PEND_RST;
+		if (!dev->conns[i]->dead)
+			service_connection(dev, dev->conns[i], now);
 	}
+}
+
+/* Milliseconds until the earliest connection deadline, or -1 for none. */
+static int next_deadline_ms(struct fb_vsock *dev, uint64_t now)
+{
+	uint64_t first = 0;
+
+	for (unsigned i = 0; i < dev->nconns; i++) {
+		uint64_t d = dev->conns[i]->deadline_ns;
+
+		if (d && (!first || d < first))
+			first = d;
+	}
+	if (!first)
+		return -1;
+	if (first <= now)
+		return 0;
+	return (int)((first - now + 999999) / 1000000);
 }
 
 static void reap_dead(struct fb_vsock *dev)
@@ -242,47 +284,46 @@ static void reap_dead(struct fb_vsock *dev)
 /* One I/O round; returns the epoll timeout for the next wait. */
 static int io_round(struct fb_vsock *dev)
 {
-	int timeout = -1;
-
 	if (!fb_virtio_mmio_live(&dev->t))
 		return -1;
 	fb_vsock_process_tx(dev);
 	service_connections(dev, fb_vsock_now_ns());
 	fb_vsock_process_rx(dev);
 	reap_dead(dev);
-	for (unsigned i = 0; i < dev->nconns; i++) {
-		if (dev->conns[i]->state == FB_VSOCK_CLOSING)
-			timeout = 200;
+	/* Work left over from a bounded round: come straight back. */
+	if (fb_vsock_tx_more(dev) || dev->rx_more)
+		return 0;
+	return next_deadline_ms(dev, fb_vsock_now_ns());
+}
+
+int fb_vsock_io_step(struct fb_vsock *dev, int timeout)
+{
+	struct epoll_event evs[32];
+	int n = epoll_wait(dev->epfd, evs, 32, timeout);
+	bool irq;
+
+	pthread_mutex_lock(&dev->lock);
+	if (dev->stop) {
+		pthread_mutex_unlock(&dev->lock);
+		return FB_VSOCK_IO_STOP;
 	}
-	/* tx work left over from a bounded round: come straight back. */
-	if (fb_virtq_has_avail(&dev->t.queues[FB_VSOCK_QUEUE_TX], &dev->mem) > 0)
-		timeout = 0;
+	for (int i = 0; i < n; i++)
+		apply_event(dev, &evs[i]);
+	timeout = io_round(dev);
+	irq = take_irq(dev);
+	pthread_mutex_unlock(&dev->lock);
+	if (irq)
+		dev->irq(dev->irq_opaque);
 	return timeout;
 }
 
 static void *io_thread(void *arg)
 {
 	struct fb_vsock *dev = arg;
-	struct epoll_event evs[32];
-	int timeout = 0, n;
+	int timeout = 0;
 
-	for (;;) {
-		bool irq;
-
-		n = epoll_wait(dev->epfd, evs, 32, timeout);
-		pthread_mutex_lock(&dev->lock);
-		if (dev->stop) {
-			pthread_mutex_unlock(&dev->lock);
-			break;
-		}
-		for (int i = 0; i < n; i++)
-			apply_event(dev, &evs[i]);
-		timeout = io_round(dev);
-		irq = take_irq(dev);
-		pthread_mutex_unlock(&dev->lock);
-		if (irq)
-			dev->irq(dev->irq_opaque);
-	}
+	while ((timeout = fb_vsock_io_step(dev, timeout)) != FB_VSOCK_IO_STOP)
+		;
 	return NULL;
 }
 
@@ -342,6 +383,7 @@ static int add_connection(struct fb_vsock *dev, int fd, uint32_t port)
 	c->host_port = allocate_port(dev);
 	c->guest_port = port;
 	c->state = FB_VSOCK_CONNECTING;
+	c->deadline_ns = fb_vsock_now_ns() + dev->connect_timeout_ns;
 	c->pending = FB_VSOCK_PEND_REQUEST;
 	c->host_readable = c->host_writable = true;
 	ev.data.u64 = c->serial;

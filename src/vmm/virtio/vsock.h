@@ -19,6 +19,13 @@
  * most it ever buffers for a host socket that is not reading. */
 #define FB_VSOCK_BUF_ALLOC (256 * 1024)
 
+/* How long a guest may leave a host connection unanswered (REQUEST without
+ * RESPONSE), and how long it may keep one open once the host end is closed
+ * (unread host bytes it gives no credit for, no RST after our SHUTDOWN).
+ * Past either, the device drops the connection and sends RST. */
+#define FB_VSOCK_CONNECT_TIMEOUT_MS 10000
+#define FB_VSOCK_CLOSE_TIMEOUT_MS   2000
+
 struct fb_vsock;
 
 /* Pulse the device's interrupt line (edge). Called from the I/O thread,
@@ -34,6 +41,9 @@ void fb_vsock_destroy(struct fb_vsock *dev);
 /* MMIO accesses (offset within the 4 KiB window; len 1/2/4/8). */
 void fb_vsock_mmio_read(struct fb_vsock *dev, uint64_t offset, void *data, unsigned len);
 void fb_vsock_mmio_write(struct fb_vsock *dev, uint64_t offset, const void *data, unsigned len);
+
+/* Change the two timeouts above (tests shorten them). */
+void fb_vsock_set_timeouts(struct fb_vsock *dev, unsigned connect_ms, unsigned close_ms);
 
 /* Start the device's I/O thread. 0 or -1 + fb_error. */
 int fb_vsock_start(struct fb_vsock *dev);

@@ -28,7 +28,9 @@ struct fb_vsock_conn {
 	enum fb_vsock_conn_state state;
 	unsigned pending;
 	uint32_t shutdown_flags; /* for FB_VSOCK_PEND_SHUTDOWN */
-	uint64_t closing_deadline_ns;
+	/* When the device gives up on a guest that does not answer: set while
+	 * CONNECTING and once the host end is gone (CLOCK_MONOTONIC; 0 none). */
+	uint64_t deadline_ns;
 	bool dead; /* freed at the end of the current I/O round */
 
 	/* Host socket readiness (edge-triggered epoll, cleared on EAGAIN). */

@@ -36,7 +36,9 @@ static bool can_send_data(const struct fb_vsock_conn *c)
 	       !c->guest_shut_rcv && fb_vsock_conn_peer_credit(c) > 0;
 }
 
-static uint16_t next_op(const struct fb_vsock_conn *c)
+/* The next packet c has for the guest; data only when the rx buffer has
+ * room for payload after the header (room). */
+static uint16_t next_op(const struct fb_vsock_conn *c, bool room)
 {
 	if (c->dead)
 		return 0;
@@ -46,7 +48,7 @@ static uint16_t next_op(const struct fb_vsock_conn *c)
 		return (c->pending & FB_VSOCK_PEND_REQUEST) ? FB_VSOCK_OP_REQUEST : 0;
 	if (c->pending & FB_VSOCK_PEND_CREDIT)
 		return FB_VSOCK_OP_CREDIT_UPDATE;
-	if (can_send_data(c))
+	if (room && can_send_data(c))
 		return FB_VSOCK_OP_RW;
 	if (c->pending & FB_VSOCK_PEND_SHUTDOWN)
 		return FB_VSOCK_OP_SHUTDOWN;
@@ -55,11 +57,12 @@ static uint16_t next_op(const struct fb_vsock_conn *c)
 
 /* The host stopped sending (EOF): tell the guest, and if the host is gone
  * altogether, wait for the guest to acknowledge before cleaning up. */
-static uint32_t host_shutdown_flags(struct fb_vsock_conn *c)
+static uint32_t host_shutdown_flags(struct fb_vsock *dev, struct fb_vsock_conn *c)
 {
 	if (c->host_hup && !c->host_wr_shut) {
 		c->state = FB_VSOCK_CLOSING;
-		c->closing_deadline_ns = fb_vsock_now_ns() + FB_VSOCK_CLOSE_TIMEOUT_NS;
+		if (!c->deadline_ns)
+			c->deadline_ns = fb_vsock_now_ns() + dev->close_timeout_ns;
 		return FB_VSOCK_SHUTDOWN_SEND | FB_VSOCK_SHUTDOWN_RCV;
 	}
 	return FB_VSOCK_SHUTDOWN_SEND;
@@ -68,8 +71,8 @@ static uint32_t host_shutdown_flags(struct fb_vsock_conn *c)
 /* Read host bytes into the chain after the header. Returns the op actually
  * produced (RW, SHUTDOWN on EOF, RST if the socket failed) or 0 if the
  * socket had nothing (chain unused). */
-static uint16_t read_host(struct fb_vsock_conn *c, const struct fb_virtq_chain *chain,
-			  uint32_t *len, uint32_t *flags)
+static uint16_t read_host(struct fb_vsock *dev, struct fb_vsock_conn *c,
+			  const struct fb_virtq_chain *chain, uint32_t *len, uint32_t *flags)
 {
 	struct iovec iov[FB_VIRTQ_MAX_SIZE];
 	size_t max = chain->in_len - HDR_LEN;
@@ -82,8 +85,8 @@ static uint16_t read_host(struct fb_vsock_conn *c, const struct fb_virtq_chain *
 	if (max > FB_VSOCK_MAX_PKT_PAYLOAD)
 		max = FB_VSOCK_MAX_PKT_PAYLOAD;
 	k = fb_iov_slice(chain->in, chain->n_in, HDR_LEN, max, iov, FB_VIRTQ_MAX_SIZE);
-	if (k == 0)
-		return FB_VSOCK_OP_CREDIT_UPDATE; /* a header-only buffer: still useful */
+	if (k == 0) /* not reached: next_op() offers data only with room */
+		return FB_VSOCK_OP_CREDIT_UPDATE;
 	n = readv(c->fd, iov, (int)k);
 	if (n > 0) {
 		*len = (uint32_t)n;
@@ -99,7 +102,7 @@ static uint16_t read_host(struct fb_vsock_conn *c, const struct fb_virtq_chain *
 		return FB_VSOCK_OP_RST;
 	}
 	c->host_eof = true;
-	*flags = host_shutdown_flags(c);
+	*flags = host_shutdown_flags(dev, c);
 	return FB_VSOCK_OP_SHUTDOWN;
 }
 
@@ -107,7 +110,7 @@ static uint16_t read_host(struct fb_vsock_conn *c, const struct fb_virtq_chain *
 static bool send_conn_packet(struct fb_vsock *dev, struct fb_vsock_conn *c,
 			     const struct fb_virtq_chain *chain, uint32_t *len)
 {
-	uint16_t op = next_op(c);
+	uint16_t op = next_op(c, chain->in_len > HDR_LEN);
 	uint32_t flags = 0;
 
 	*len = 0;
@@ -123,7 +126,7 @@ static bool send_conn_packet(struct fb_vsock *dev, struct fb_vsock_conn *c,
 		flags = c->shutdown_flags;
 		break;
 	case FB_VSOCK_OP_RW:
-		op = read_host(c, chain, len, &flags);
+		op = read_host(dev, c, chain, len, &flags);
 		if (!op)
 			return false;
 		break;
@@ -135,17 +138,27 @@ static bool send_conn_packet(struct fb_vsock *dev, struct fb_vsock_conn *c,
 	return true;
 }
 
-static struct fb_vsock_conn *next_conn_with_work(struct fb_vsock *dev)
+/* Index of the next connection (round-robin) with a packet that fits the
+ * buffer, or -1. */
+static int find_conn_with_work(const struct fb_vsock *dev, bool room)
 {
 	for (unsigned i = 0; i < dev->nconns; i++) {
 		unsigned idx = (dev->rr + i) % dev->nconns;
 
-		if (next_op(dev->conns[idx])) {
-			dev->rr = idx + 1;
-			return dev->conns[idx];
-		}
+		if (next_op(dev->conns[idx], room))
+			return (int)idx;
 	}
-	return NULL;
+	return -1;
+}
+
+static struct fb_vsock_conn *next_conn_with_work(struct fb_vsock *dev, bool room)
+{
+	int idx = find_conn_with_work(dev, room);
+
+	if (idx < 0)
+		return NULL;
+	dev->rr = (unsigned)idx + 1;
+	return dev->conns[idx];
 }
 
 /* Pop an rx chain big enough for a header. 1, 0 (none) or -1 (device error). */
@@ -166,42 +179,62 @@ static int pop_rx(struct fb_vsock *dev, struct fb_virtq *q)
 
 enum send_result { SENT_NOTHING, SENT_PACKET, SENT_RETRY };
 
+static void send_stray_rst(struct fb_vsock *dev)
+{
+	struct fb_vsock_stray s = dev->stray[--dev->nstray];
+
+	write_header(dev, &dev->chain, s.host_port, s.guest_port, FB_VSOCK_OP_RST, 0, 0, NULL);
+}
+
+/* One packet into the next rx buffer. The buffer is taken first, so that a
+ * connection is only picked for work that fits it: data needs room after
+ * the header. A buffer that fits no pending work goes back (SENT_NOTHING). */
 static enum send_result send_one(struct fb_vsock *dev, struct fb_virtq *q)
 {
 	struct fb_vsock_conn *c = NULL;
 	uint32_t len = 0;
 
-	if (!dev->nstray) {
-		c = next_conn_with_work(dev);
-		if (!c)
-			return SENT_NOTHING;
-	}
+	if (!dev->nstray && find_conn_with_work(dev, true) < 0)
+		return SENT_NOTHING;
 	if (pop_rx(dev, q) <= 0)
 		return SENT_NOTHING;
+	if (!dev->nstray) {
+		c = next_conn_with_work(dev, dev->chain.in_len > HDR_LEN);
+		if (!c) {
+			fb_virtq_unpop(q);
+			return SENT_NOTHING;
+		}
+	}
 	if (c && !send_conn_packet(dev, c, &dev->chain, &len)) {
 		fb_virtq_unpop(q);
 		return SENT_RETRY; /* the connection's state changed; look again */
 	}
-	if (!c) {
-		struct fb_vsock_stray s = dev->stray[--dev->nstray];
-
-		write_header(dev, &dev->chain, s.host_port, s.guest_port, FB_VSOCK_OP_RST, 0, 0,
-			     NULL);
-	}
+	if (!c)
+		send_stray_rst(dev);
 	fb_virtq_push(q, &dev->mem, dev->chain.head, (uint32_t)HDR_LEN + len);
 	return SENT_PACKET;
 }
 
+/* At most one queue's worth of packets per round, like the tx side: a guest
+ * recycling rx buffers as fast as they are filled cannot keep the I/O
+ * thread (and the device lock) busy for ever. */
 void fb_vsock_process_rx(struct fb_vsock *dev)
 {
 	struct fb_virtq *q = &dev->t.queues[FB_VSOCK_QUEUE_RX];
+	unsigned budget = q->num;
 	bool pushed = false;
-	enum send_result r;
+	enum send_result r = SENT_NOTHING;
 
-	if (!fb_virtio_mmio_live(&dev->t))
+	dev->rx_more = false;
+	if (!fb_virtio_mmio_live(&dev->t) || !fb_virtq_usable(q))
 		return;
-	while (fb_virtq_usable(q) && (r = send_one(dev, q)) != SENT_NOTHING)
-		pushed |= r == SENT_PACKET;
+	while (budget > 0 && fb_virtq_usable(q) && (r = send_one(dev, q)) != SENT_NOTHING) {
+		if (r == SENT_PACKET) {
+			pushed = true;
+			budget--;
+		}
+	}
+	dev->rx_more = budget == 0;
 	if (pushed)
 		fb_virtio_mmio_used(&dev->t, FB_VSOCK_QUEUE_RX);
 }

@@ -50,9 +50,10 @@ static void handle_conn_packet(struct fb_vsock_conn *c, const struct fb_vsock_hd
 	c->peer_fwd_cnt = h->fwd_cnt;
 	switch (h->op) {
 	case FB_VSOCK_OP_RESPONSE:
-		if (c->state == FB_VSOCK_CONNECTING && !(c->pending & FB_VSOCK_PEND_REQUEST))
+		if (c->state == FB_VSOCK_CONNECTING && !(c->pending & FB_VSOCK_PEND_REQUEST)) {
 			c->state = FB_VSOCK_ESTABLISHED;
-		else
+			c->deadline_ns = 0; /* the connect timeout no longer applies */
+		} else
 			reset_conn(c);
 		break;
 	case FB_VSOCK_OP_RW:
@@ -135,4 +136,16 @@ void fb_vsock_process_tx(struct fb_vsock *dev)
 	}
 	if (pushed)
 		fb_virtio_mmio_used(&dev->t, FB_VSOCK_QUEUE_TX);
+}
+
+bool fb_vsock_tx_more(struct fb_vsock *dev)
+{
+	int more;
+
+	if (!fb_virtio_mmio_live(&dev->t))
+		return false;
+	more = fb_virtq_has_avail(&dev->t.queues[FB_VSOCK_QUEUE_TX], &dev->mem);
+	if (more < 0)
+		fb_vsock_device_error(dev, "tx queue");
+	return more > 0;
 }
