@@ -48,13 +48,16 @@ else
 	E2E_PYTHON=python3
 fi
 
-# The web servers' worker user, which must reach the socket and the files.
+# The web servers' worker user, which must reach the socket and the files;
+# forkbox-fcgi's own unprivileged user (daemon.user, by default "forkbox").
 if [ "$(id -u)" = 0 ]; then
 	E2E_WEB_USER=www-data
 	E2E_WEB_GROUP=www-data
+	E2E_FORKBOX_USER=forkbox
 else
 	E2E_WEB_USER=
 	E2E_WEB_GROUP=
+	E2E_FORKBOX_USER=
 fi
 
 # --- TAP ---------------------------------------------------------------
@@ -143,6 +146,13 @@ e2e_init() {
 		exit 1
 	}
 	chmod 755 "$E2E_TMP" # the web servers' workers run as $E2E_WEB_USER
+	# Like a deployment's /run/forkbox: forkbox-fcgi, no longer root once
+	# bound, removes its socket and pid file from here when it stops.
+	if [ -n "$E2E_FORKBOX_USER" ]; then
+		getent passwd "$E2E_FORKBOX_USER" >/dev/null ||
+			bail "user $E2E_FORKBOX_USER exists (scripts/install-deps creates it)"
+		chown "$E2E_FORKBOX_USER" "$E2E_TMP"
+	fi
 	trap e2e_cleanup EXIT
 	trap 'echo "# interrupted"; exit 1' TERM INT HUP
 	(
