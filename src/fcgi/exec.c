@@ -1,7 +1,11 @@
 /* POST /v1/exec and /v1/exec/batch: run code in VMs from the engine, either
- * collecting output into a JSON result or streaming it as SSE. */
+ * collecting output into a JSON result or streaming it as SSE. An engine
+ * failure (the host could not fork or run the VM: a KVM ioctl, memory,
+ * descriptors, a guest that stopped answering) is logged with its reason
+ * and answered 503 with Retry-After, like a full pool. */
 #include "fcgi/api.h"
 
+#include "fcgi/log.h"
 #include "fcgi/response.h"
 #include "fcgi/sse.h"
 #include "util/error.h"
@@ -85,6 +89,7 @@ static int run(struct fb_api *api, const struct fb_exec_spec *spec,
 	memset(res, 0, sizeof(*res));
 	if (fb_engine_exec(api->engine, &er, cb, res)) {
 		fb_metrics_count_error(api->metrics);
+		fb_log(FB_LOG_ERROR, "execution %s failed: %s", res->id, fb_error_last());
 		return -1;
 	}
 	fb_metrics_observe_exec(api->metrics, res);
@@ -161,8 +166,8 @@ int fb_api_exec(struct fb_api *api, struct fb_conn *conn, const struct fb_reques
 	} else {
 		int failed;
 		json_t *j = run_to_json(api, &spec, &failed);
-		status = failed ? 500 : 200;
-		fb_response_json(conn, status, j, NULL);
+		status = failed ? 503 : 200;
+		fb_response_json(conn, status, j, failed ? "Retry-After: 1\r\n" : NULL);
 		json_decref(j);
 	}
 	fb_api_vm_release(api);
