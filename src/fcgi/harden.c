@@ -23,16 +23,20 @@
 #define NOFILE_PER_VM 16
 #define NOFILE_BASE   256
 
-static const char create_user_hint[] =
-    "create it (adduser --system --no-create-home --ingroup kvm forkbox) or set "
-    "daemon.user = \"\" to keep running as root (not recommended, see docs/SECURITY.md)";
+static int no_such_user(const char *user)
+{
+	return fb_error("daemon.user: no user \"%s\": create it (adduser --system "
+			"--no-create-home --ingroup kvm %s) or set daemon.user = \"\" to keep "
+			"running as root (not recommended, see docs/SECURITY.md)",
+			user, user);
+}
 
 int fb_harden_check_user(const struct fb_daemon_config *d)
 {
 	if (geteuid() != 0 || !d->user[0])
 		return 0;
 	if (!getpwnam(d->user))
-		return fb_error("daemon.user: no user \"%s\": %s", d->user, create_user_hint);
+		return no_such_user(d->user);
 	if (d->group[0] && !getgrnam(d->group))
 		return fb_error("daemon.group: no group \"%s\"", d->group);
 	return 0;
@@ -106,7 +110,7 @@ static int switch_user(const struct fb_daemon_config *d)
 	struct passwd *pw = getpwnam(d->user);
 
 	if (!pw)
-		return fb_error("daemon.user: no user \"%s\": %s", d->user, create_user_hint);
+		return no_such_user(d->user);
 	uid_t uid = pw->pw_uid;
 	gid_t gid = pw->pw_gid;
 	if (d->group[0]) {
