@@ -65,12 +65,14 @@ check "worker $worker: seccomp filter mode (Seccomp: 2, one filter, NoNewPrivs: 
 # open read-only.
 check "the template is not writable by $user" \
 	setpriv --reuid="$uid" --regid="$gid" --init-groups sh -c '! test -w "$1"' - "$E2E_TEMPLATE"
-template_fd_flags() { # the access mode of PID's descriptors to the template
-	local fd
-	for fd in /proc/"$1"/fd/*; do
-		[ "$(readlink "$fd")" = "$E2E_TEMPLATE" ] || continue
-		awk '/^flags:/ { print and(strtonum("0" $2), 3) }' "/proc/$1/fdinfo/${fd##*/}"
-	done
+template_fd_flags() { # the access modes of PID's descriptors to the template
+	"$E2E_PYTHON" -c '
+import os, sys
+pid, path = sys.argv[1], os.path.realpath(sys.argv[2])
+for fd in os.listdir("/proc/%s/fd" % pid):
+    if os.path.realpath("/proc/%s/fd/%s" % (pid, fd)) == path:
+        flags = [l for l in open("/proc/%s/fdinfo/%s" % (pid, fd)) if l.startswith("flags:")]
+        print(int(flags[0].split()[1], 8) & 3)' "$1" "$E2E_TEMPLATE"
 }
 if [ "$E2E_DIALECT" = python ]; then
 	modes=$(template_fd_flags "$worker" | sort -u | tr '\n' ' ')

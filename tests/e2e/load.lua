@@ -4,7 +4,8 @@
 -- sent and has not yet seen answered; a 503 or 429 must be forkbox's JSON
 -- error with Retry-After. Anything else is counted as wrong.
 -- Environment: FORKBOX_LOAD_KEY (API key), FORKBOX_LOAD_DIALECT ("fake" or
--- "python"), FORKBOX_LOAD_SLEEP_MS (fake: time each execution sleeps).
+-- "python"), FORKBOX_LOAD_SLEEP_MS (fake: time each execution sleeps),
+-- FORKBOX_LOAD_BATCH_EVERY (every Nth request of a client is a batch).
 -- done() prints one line: "load-result k=v ...".
 
 local threads = {}
@@ -19,6 +20,7 @@ end
 local key = os.getenv("FORKBOX_LOAD_KEY") or ""
 local dialect = os.getenv("FORKBOX_LOAD_DIALECT") or "fake"
 local sleep_ms = tonumber(os.getenv("FORKBOX_LOAD_SLEEP_MS") or "5")
+local batch_every = tonumber(os.getenv("FORKBOX_LOAD_BATCH_EVERY") or "8")
 local headers = {["Authorization"] = "Bearer " .. key, ["Content-Type"] = "application/json"}
 
 local n = 0
@@ -40,9 +42,9 @@ end
 function request()
 	n = n + 1
 	local token = "t" .. id .. "-" .. n
-	-- One request in eight is a batch of three (its extra VM slots are
-	-- taken only when free: batches are what meets a full pool).
-	if n % 8 == 0 then
+	-- Every few requests a batch of three (its extra VM slots are taken
+	-- only when free: batches are what meets a full pool).
+	if n % batch_every == 0 then
 		pending[token] = "batch"
 		local items = {}
 		for i = 0, 2 do

@@ -20,13 +20,13 @@ e2e_require wrk wrk
 e2e_require "$E2E_PYTHON" python3
 e2e_require_fcgi
 
-children=4
 # The warm-up lets every worker reach its steady state first (malloc arenas
 # and cached stacks of batch threads), so that what follows must be flat.
+# Under TCG a real fork takes seconds: fewer workers, more batches.
 if [ "$E2E_FULL" = 1 ]; then
-	clients=8 min_requests=2000 rss_slack_kb=1024 warmup=10
+	children=4 clients=8 batch_every=8 min_requests=2000 rss_slack_kb=1024 warmup=10
 else
-	clients=3 min_requests=${FORKBOX_LOAD_MIN_REQUESTS:-20} rss_slack_kb=4096 warmup=20
+	children=2 clients=3 batch_every=3 min_requests=10 rss_slack_kb=4096 warmup=20
 fi
 forkbox_conf "$E2E_TMP/forkbox.conf" 'pool.pm = "static"' "pool.max_children = $children" \
 	"pool.max_parallel_vms = 4" "pool.max_requests = 0" "pool.queue_timeout_ms = 200" \
@@ -62,7 +62,8 @@ idle() {
 	done
 }
 
-export FORKBOX_LOAD_KEY=$E2E_API_KEY FORKBOX_LOAD_DIALECT=$E2E_DIALECT FORKBOX_LOAD_SLEEP_MS=5
+export FORKBOX_LOAD_KEY=$E2E_API_KEY FORKBOX_LOAD_DIALECT=$E2E_DIALECT FORKBOX_LOAD_SLEEP_MS=5 \
+	FORKBOX_LOAD_BATCH_EVERY=$batch_every
 lua=$(dirname "$0")/load.lua
 run_wrk() { # SECONDS OUT
 	nice wrk -t "$clients" -c "$clients" -d "$1s" --timeout 60s -s "$lua" "$E2E_BASE" >"$2" 2>&1
