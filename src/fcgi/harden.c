@@ -10,11 +10,13 @@
 #include <grp.h>
 #include <jansson.h>
 #include <linux/capability.h>
+#include <malloc.h>
 #include <pwd.h>
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
+#include <sys/sysinfo.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -171,9 +173,13 @@ int fb_harden_worker(const struct fb_config *cfg)
 	if (limit_open_files(cfg))
 		return -1;
 	/* Done now, not lazily under the filter: the time zone file for log
-	 * lines, jansson's hash seed (read from /dev/urandom). */
+	 * lines, jansson's hash seed (read from /dev/urandom), and malloc's
+	 * arena limit, which glibc computes from /sys/devices/system/cpu/online
+	 * once many threads allocate at once (a large batch). The limit is
+	 * glibc's own default: 8 arenas per CPU. */
 	tzset();
 	json_object_seed(0);
+	mallopt(M_ARENA_MAX, 8 * get_nprocs());
 	if (fb_seccomp_install(&so))
 		return -1;
 	if (so.mode != FB_SECCOMP_ENFORCE)

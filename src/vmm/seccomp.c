@@ -158,6 +158,12 @@ static void put(struct line *l, const char *s)
 		l->buf[l->len++] = *s++;
 }
 
+static void put_bounded(struct line *l, const char *s, size_t max)
+{
+	for (size_t i = 0; i < max && s[i] && l->len < sizeof(l->buf) - 1; i++)
+		l->buf[l->len++] = s[i] >= ' ' && s[i] < 127 ? s[i] : '?';
+}
+
 static void put_num(struct line *l, unsigned long v, unsigned base)
 {
 	char digits[24];
@@ -189,6 +195,14 @@ static void on_sigsys(int sig, siginfo_t *si, void *ctx)
 	if (nr == SCMP_SYS(ioctl)) {
 		put(&l, ", request ");
 		put_num(&l, (unsigned long)uc->uc_mcontext.gregs[REG_RSI] & 0xffffffffu, 16);
+	}
+	/* The file a library tried to open lazily says which one. */
+	const char *path = nr == SCMP_SYS(openat) ? (const char *)uc->uc_mcontext.gregs[REG_RSI]
+			   : nr == SCMP_SYS(open) ? (const char *)uc->uc_mcontext.gregs[REG_RDI]
+						  : NULL;
+	if (path) {
+		put(&l, ", path ");
+		put_bounded(&l, path, 96);
 	}
 	put(&l, "; the process exits\n");
 	if (report_fd >= 0 && write(report_fd, l.buf, l.len) < 0)

@@ -2,6 +2,7 @@
  * process that installs it, then makes allowed and forbidden calls; the
  * parent checks how the child ended and what it reported. */
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -107,6 +108,12 @@ static int terminal_injection(void)
 	return 8;
 }
 
+static int open_file(void)
+{
+	int fd = open("/etc/hostname", O_RDONLY);
+	return fd >= 0 ? 13 : 14;
+}
+
 static int new_process(void)
 {
 	pid_t pid = fork();
@@ -174,6 +181,8 @@ static void test_narrowed_calls(void **state)
 	assert_stopped_by_filter(&o, "forbidden system call tgkill");
 	run_confined(FB_SECCOMP_ENFORCE, run_program, &o);
 	assert_stopped_by_filter(&o, "forbidden system call execve");
+	run_confined(FB_SECCOMP_ENFORCE, open_file, &o);
+	assert_stopped_by_filter(&o, "forbidden system call openat (257), path /etc/hostname;");
 }
 
 /* "log" and "off" let the same call through. */
