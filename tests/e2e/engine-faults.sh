@@ -41,10 +41,7 @@ refused_at_start truncated "$truncated" "truncated: expected"
 refused_at_start corrupt "$corrupt" "corrupt header"
 
 # --- at reload -----------------------------------------------------------
-forkbox_conf "$E2E_TMP/forkbox.conf" 'pool.pm = "static"' "pool.max_children = 1" \
-	"pool.max_requests = 0"
-start_forkbox "$E2E_TMP/forkbox.conf"
-start_nginx
+start_static_pool 1
 master=$E2E_FORKBOX_PID
 post /v1/exec "$(exec_body "$(code item before)")"
 expect "the pool serves with the good template" 200 "d[\"stdout\"] == \"item-before\n\""

@@ -16,22 +16,9 @@ e2e_require "$E2E_PYTHON" python3
 e2e_require_fcgi
 
 children=3
-forkbox_conf "$E2E_TMP/forkbox.conf" 'pool.pm = "static"' "pool.max_children = $children" \
-	"pool.max_requests = 0" "pool.queue_timeout_ms = 20000"
-start_forkbox "$E2E_TMP/forkbox.conf"
-start_nginx
+start_static_pool $children "pool.queue_timeout_ms = 20000"
 master=$E2E_FORKBOX_PID
-workers() { pgrep -P "$master" | sort -n; }
-check "static pool: $children workers" wait_for 10 eval '[ "$(workers | wc -l)" = '$children' ]'
-
-# The workers not waiting in accept(2) (x86-64 system call 43).
-busy_workers() {
-	local p nr
-	for p in $(workers); do
-		read -r nr _ <"/proc/$p/syscall" 2>/dev/null || continue
-		[ "$nr" = 43 ] || echo "$p"
-	done
-}
+workers() { pool_workers; }
 one_busy() { [ "$(busy_workers | wc -l)" = 1 ]; }
 
 # send NAME CODE: POST /v1/exec in the background; $E2E_TMP/NAME.{code,body}.

@@ -20,16 +20,10 @@ e2e_require_fcgi
 user=$E2E_FORKBOX_USER
 uid=$(id -u "$user") gid=$(id -g "$user") groups=$(id -G "$user")
 children=3
-forkbox_conf "$E2E_TMP/forkbox.conf" 'pool.pm = "static"' "pool.max_children = $children" \
-	"pool.max_parallel_vms = 4" "pool.max_requests = 0"
-start_forkbox "$E2E_TMP/forkbox.conf"
-start_nginx
+start_static_pool $children "pool.max_parallel_vms = 4"
 master=$E2E_FORKBOX_PID
-ok "forkbox-fcgi started as root serves behind nginx on $E2E_BASE"
-
-workers() { pgrep -P "$master" | sort -n; }
+workers() { pool_workers; }
 field() { sed -n "s/^$2:[[:space:]]*//p" "/proc/$1/status" | tr -s '\t ' ' ' | sed 's/ $//'; }
-check "static pool: $children workers" wait_for 10 eval '[ "$(workers | wc -l)" = '$children' ]'
 
 limits_ok() {
 	grep -Eq '^Max core file size +0 +0 ' "/proc/$1/limits" &&

@@ -296,6 +296,31 @@ start_forkbox() {
 	fi
 }
 
+# pool_workers: the pids of the workers of $E2E_FORKBOX_PID, sorted.
+pool_workers() { pgrep -P "$E2E_FORKBOX_PID" | sort -n; }
+
+# busy_workers: those not waiting in accept(2) (x86-64 system call 43).
+busy_workers() {
+	local p nr
+	for p in $(pool_workers); do
+		read -r nr _ <"/proc/$p/syscall" 2>/dev/null || continue
+		[ "$nr" = 43 ] || echo "$p"
+	done
+}
+
+# start_static_pool N [SETTINGS...]: forkbox-fcgi with a static pool of N
+# workers (never recycled) behind nginx; checks that all N run.
+start_static_pool() {
+	local n=$1
+	shift
+	forkbox_conf "$E2E_TMP/forkbox.conf" 'pool.pm = "static"' "pool.max_children = $n" \
+		"pool.max_requests = 0" "$@"
+	start_forkbox "$E2E_TMP/forkbox.conf"
+	start_nginx
+	check "forkbox-fcgi with a static pool of $n workers serves behind nginx" \
+		wait_for 20 eval '[ "$(pool_workers | wc -l)" = '"$n"' ]'
+}
+
 # --- nginx -------------------------------------------------------------
 
 # start_nginx: nginx with contrib/nginx/forkbox.conf (listen address and

@@ -28,14 +28,10 @@ if [ "$E2E_FULL" = 1 ]; then
 else
 	children=2 clients=3 batch_every=3 min_requests=10 rss_slack_kb=4096 warmup=20
 fi
-forkbox_conf "$E2E_TMP/forkbox.conf" 'pool.pm = "static"' "pool.max_children = $children" \
-	"pool.max_parallel_vms = 4" "pool.max_requests = 0" "pool.queue_timeout_ms = 200" \
+start_static_pool $children "pool.max_parallel_vms = 4" "pool.queue_timeout_ms = 200" \
 	"auth.rate_limit_per_second = 0" 'log.level = "notice"'
-start_forkbox "$E2E_TMP/forkbox.conf"
-start_nginx
 master=$E2E_FORKBOX_PID
-workers() { pgrep -P "$master" | sort -n; }
-check "static pool: $children workers" wait_for 20 eval '[ "$(workers | wc -l)" = '$children' ]'
+workers() { pool_workers; }
 
 # stats PID: "rss_kb fds threads maps kvm_fds" of a process.
 stats() {
@@ -53,14 +49,7 @@ snapshot() { # FILE: "pid rss fds threads maps kvm_fds" per worker, then the mas
 		echo "$p $(stats "$p")"
 	done >"$1"
 }
-# Every worker back in accept(2) (x86-64 system call 43).
-idle() {
-	local p nr
-	for p in $(workers); do
-		read -r nr _ <"/proc/$p/syscall" || return 1
-		[ "$nr" = 43 ] || return 1
-	done
-}
+idle() { [ -z "$(busy_workers)" ]; }
 
 export FORKBOX_LOAD_KEY=$E2E_API_KEY FORKBOX_LOAD_DIALECT=$E2E_DIALECT FORKBOX_LOAD_SLEEP_MS=5 \
 	FORKBOX_LOAD_BATCH_EVERY=$batch_every
