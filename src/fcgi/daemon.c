@@ -1,12 +1,10 @@
-/* Classic double-fork daemonization, pid file, setuid/setgid. */
+/* Classic double-fork daemonization and the pid file. */
 #include "fcgi/daemon.h"
 
 #include "util/error.h"
 
 #include <errno.h>
 #include <fcntl.h>
-#include <grp.h>
-#include <pwd.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -79,27 +77,4 @@ void fb_pidfile_remove(const char *path)
 {
 	if (path && *path)
 		unlink(path);
-}
-
-int fb_drop_privileges(const struct fb_daemon_config *d)
-{
-	if (!d->user[0] || geteuid() != 0)
-		return 0;
-	struct passwd *pw = getpwnam(d->user);
-	if (!pw)
-		return fb_error("daemon.user: no user \"%s\"", d->user);
-	gid_t gid = pw->pw_gid;
-	if (d->group[0]) {
-		struct group *gr = getgrnam(d->group);
-		if (!gr)
-			return fb_error("daemon.group: no group \"%s\"", d->group);
-		gid = gr->gr_gid;
-	}
-	if (initgroups(d->user, gid))
-		return fb_error_errno("initgroups %s", d->user);
-	if (setgid(gid))
-		return fb_error_errno("setgid %u", (unsigned)gid);
-	if (setuid(pw->pw_uid))
-		return fb_error_errno("setuid %s", d->user);
-	return 0;
 }

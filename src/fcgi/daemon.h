@@ -1,8 +1,6 @@
-/* Daemon mode, pid file and privilege drop for the master process. */
+/* Daemon mode and pid file of the master process. */
 #ifndef FORKBOX_FCGI_DAEMON_H
 #define FORKBOX_FCGI_DAEMON_H
-
-#include "util/config.h"
 
 #include <stdbool.h>
 
@@ -14,8 +12,5 @@ int fb_daemonize(bool keep_stderr);
  * holds the file. 0 or -1. */
 int fb_pidfile_write(const char *path);
 void fb_pidfile_remove(const char *path);
-
-/* Switch to daemon.user / daemon.group when running as root. 0 or -1. */
-int fb_drop_privileges(const struct fb_daemon_config *d);
 
 #endif

@@ -1,5 +1,8 @@
 /* POST /v1/exec and /v1/exec/batch: run code in VMs from the engine, either
- * collecting output into a JSON result or streaming it as SSE. */
+ * collecting output into a JSON result or streaming it as SSE. An engine
+ * failure (the host could not fork or run the VM: a KVM ioctl, memory,
+ * descriptors, a guest that stopped answering) is logged with its reason
+ * and answered 503 with Retry-After, like a full pool. */
 #include "fcgi/api.h"
 
 #include "fcgi/log.h"
@@ -100,6 +103,7 @@ static int run(struct fb_api *api, struct fb_conn *conn, const struct fb_exec_sp
 		}
 		fb_log(FB_LOG_ERROR, "execution %s failed: %s", res->id, fb_error_last());
 		fb_metrics_count_error(api->metrics);
+		fb_log(FB_LOG_ERROR, "execution %s failed: %s", res->id, fb_error_last());
 		return -1;
 	}
 	fb_metrics_observe_exec(api->metrics, res);
@@ -189,11 +193,11 @@ int fb_api_exec(struct fb_api *api, struct fb_conn *conn, const struct fb_reques
 	} else {
 		int failed;
 		json_t *j = run_to_json(api, conn, &spec, &failed);
-		status = failed ? 500 : 200;
+		status = failed ? 503 : 200;
 		if (failed && fb_conn_gone(conn))
 			status = CLIENT_GONE; /* nobody to answer */
 		else
-			fb_response_json(conn, status, j, NULL);
+			fb_response_json(conn, status, j, failed ? "Retry-After: 1\r\n" : NULL);
 		json_decref(j);
 	}
 	fb_api_vm_release(api);

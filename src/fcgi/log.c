@@ -53,6 +53,11 @@ int fb_log_reopen(void)
 	return 0;
 }
 
+int fb_log_fd(void)
+{
+	return log_fd;
+}
+
 int fb_log_is_stderr(void)
 {
 	return log_fd == STDERR_FILENO;

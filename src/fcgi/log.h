@@ -12,6 +12,8 @@ int fb_log_open(const char *path, const char *level);
 int fb_log_reopen(void);
 /* Whether the log goes to standard error (daemon mode keeps stderr open). */
 int fb_log_is_stderr(void);
+/* The descriptor log lines go to (for async-signal-safe reports). */
+int fb_log_fd(void);
 void fb_log(enum fb_log_level level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 #endif

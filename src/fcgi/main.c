@@ -1,5 +1,6 @@
 /* forkbox-fcgi: FastCGI/CGI front end of forkbox. */
 #include "fcgi/auth.h"
+#include "fcgi/harden.h"
 #include "fcgi/listen.h"
 #include "fcgi/log.h"
 #include "fcgi/master.h"
@@ -116,7 +117,8 @@ static int test_config(const struct options *o, struct fb_config *cfg)
 {
 	struct fb_auth auth;
 
-	if (fb_log_open(NULL, cfg->log.level) || fb_auth_load(&auth, cfg->auth.keys_file)) {
+	if (fb_log_open(NULL, cfg->log.level) || fb_harden_check_user(&cfg->daemon) ||
+	    fb_auth_load(&auth, cfg->auth.keys_file)) {
 		fprintf(stderr, "%s: %s\n", o->config, fb_error_last());
 		return 1;
 	}

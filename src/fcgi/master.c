@@ -6,11 +6,13 @@
 #include "fcgi/pool.h"
 #include "fcgi/worker.h"
 #include "util/error.h"
+#include "vmm/seccomp.h"
 
 #include <errno.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -34,6 +36,7 @@ static void spawn_worker(struct fb_master *m)
 		       FB_SCOREBOARD_SLOTS);
 		return;
 	}
+	pid_t master = getpid();
 	pid_t pid = fork();
 	if (pid < 0) {
 		fb_log(FB_LOG_ERROR, "fork worker: %s", strerror(errno));
@@ -41,6 +44,11 @@ static void spawn_worker(struct fb_master *m)
 		return;
 	}
 	if (pid == 0) {
+		/* A master that dies, even by SIGKILL, takes its workers along
+		 * (each finishes its request first), so no orphan keeps the
+		 * socket. */
+		if (prctl(PR_SET_PDEATHSIG, SIGTERM) || getppid() != master)
+			_exit(0);
 		atomic_store(&m->sb->slot[idx].pid, getpid());
 		struct fb_worker w = {.rt = m->rt,
 				      .metrics = m->metrics,
@@ -83,7 +91,13 @@ static void note_exit(struct fb_master *m, pid_t pid, int status, struct fb_slot
 		fb_log(FB_LOG_DEBUG, "worker %d exited", (int)pid);
 		return;
 	}
-	if (WIFSIGNALED(status))
+	if ((WIFEXITED(status) && WEXITSTATUS(status) == FB_SECCOMP_EXIT_STATUS) ||
+	    (WIFSIGNALED(status) && WTERMSIG(status) == SIGSYS))
+		fb_log(FB_LOG_ERROR,
+		       "worker %d stopped by its seccomp filter: it made a forbidden system "
+		       "call (named on the line it logged)",
+		       (int)pid);
+	else if (WIFSIGNALED(status))
 		fb_log(FB_LOG_ERROR, "worker %d killed by signal %d (%s)", (int)pid,
 		       WTERMSIG(status), strsignal(WTERMSIG(status)));
 	else

@@ -3,6 +3,7 @@
 #include "fcgi/master_priv.h"
 
 #include "fcgi/daemon.h"
+#include "fcgi/harden.h"
 #include "fcgi/listen.h"
 #include "fcgi/log.h"
 #include "fcgi/notify.h"
@@ -66,12 +67,14 @@ static int go_background(struct fb_master *m, const char *pid_file)
 		return -1;
 	if (fb_pidfile_write(pid_file))
 		return -1;
-	return fb_drop_privileges(&m->rt->cfg.daemon);
+	/* Bound, and the pid file written: nothing left that needs root. */
+	return fb_harden_process(&m->rt->cfg);
 }
 
 static int start(struct fb_master *m, const char *pid_file)
 {
-	if (open_socket(m) || go_background(m, pid_file) || fb_listen_set_allowed(&m->rt->cfg.pool))
+	if (fb_harden_check_user(&m->rt->cfg.daemon) || open_socket(m) ||
+	    go_background(m, pid_file) || fb_listen_set_allowed(&m->rt->cfg.pool))
 		return -1;
 	m->metrics = fb_metrics_create();
 	m->sb = fb_scoreboard_create(FB_SCOREBOARD_SLOTS);

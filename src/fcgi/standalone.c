@@ -2,6 +2,7 @@
 #include "fcgi/standalone.h"
 
 #include "fcgi/api.h"
+#include "fcgi/harden.h"
 #include "fcgi/listen.h"
 #include "fcgi/log.h"
 #include "fcgi/worker.h"
@@ -58,7 +59,8 @@ int fb_serve_cgi(struct fb_runtime *rt)
 	struct fb_metrics *metrics = fb_metrics_create();
 
 	signal(SIGPIPE, SIG_IGN);
-	if (!metrics || fb_runtime_open(rt)) {
+	if (!metrics || fb_runtime_open(rt) || fb_harden_process(&rt->cfg) ||
+	    fb_harden_worker(&rt->cfg)) {
 		/* Still answer the web server with a proper error. */
 		fb_log(FB_LOG_ERROR, "%s", fb_error_last());
 		static const char msg[] =
@@ -86,7 +88,8 @@ int fb_serve_inherited(struct fb_runtime *rt, int listen_fd)
 	struct fb_metrics *metrics = fb_metrics_create();
 	struct fb_scoreboard *sb = fb_scoreboard_create(1);
 
-	if (!metrics || !sb || fb_listen_set_allowed(&rt->cfg.pool) || fb_runtime_open(rt)) {
+	if (!metrics || !sb || fb_listen_set_allowed(&rt->cfg.pool) || fb_runtime_open(rt) ||
+	    fb_harden_process(&rt->cfg)) {
 		fb_log(FB_LOG_ERROR, "%s", fb_error_last());
 		return 1;
 	}

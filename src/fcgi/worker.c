@@ -3,6 +3,7 @@
 
 #include "fcgi/api.h"
 #include "fcgi/fcgx_conn.h"
+#include "fcgi/harden.h"
 #include "fcgi/log.h"
 #include "util/error.h"
 
@@ -99,6 +100,10 @@ int fb_worker_main(struct fb_worker *w)
 	setup_signals(&stop_set);
 	if (FCGX_Init() || FCGX_InitRequest(&req, w->listen_fd, FCGI_FAIL_ACCEPT_ON_INTR)) {
 		fb_log(FB_LOG_ERROR, "worker: FastCGI library initialisation failed");
+		return 1;
+	}
+	if (fb_harden_worker(&w->rt->cfg)) {
+		fb_log(FB_LOG_ERROR, "worker: %s", fb_error_last());
 		return 1;
 	}
 	while (!stop_requested && (!max || served < max)) {

@@ -23,6 +23,7 @@ enum key_kind {
 	K_MODE,	   /* unsigned, octal string "0660" */
 	K_PM,	   /* enum fb_pm_mode: "static" | "dynamic" */
 	K_LEVEL,   /* char[size]: a log level name */
+	K_SECCOMP, /* char[size]: "enforce" | "log" | "off" */
 	K_STRLIST, /* pool.allowed_clients */
 };
 
@@ -77,12 +78,16 @@ static const struct key keys[] = {
     NUM("daemon", "daemonize", K_BOOL, daemon.daemonize, 0, 0),
     STR("daemon", "user", daemon.user),
     STR("daemon", "group", daemon.group),
+    {"daemon", "seccomp", K_SECCOMP, F(daemon.seccomp),
+     sizeof(((struct fb_config *)0)->daemon.seccomp), 0, 0},
+    NUM("daemon", "rlimit_files", K_UINT, daemon.rlimit_files, 0, 1048576),
 };
 
 #define N_KEYS (sizeof(keys) / sizeof(keys[0]))
 
 static const char *const groups[] = {"template", "pool", "limits", "auth", "log", "daemon"};
-static const char *const levels[] = {"error", "warning", "notice", "info", "debug"};
+static const char *const levels[] = {"error", "warning", "notice", "info", "debug", NULL};
+static const char *const seccomp_modes[] = {"enforce", "log", "off", NULL};
 
 /* Parsing state: where messages point, and the line each key was set on. */
 struct parse {
@@ -124,6 +129,8 @@ void fb_config_defaults(struct fb_config *cfg)
 	set_str(cfg->log.error_log, FB_PATH_MAX, "stderr");
 	set_str(cfg->log.level, sizeof(cfg->log.level), "notice");
 	set_str(cfg->daemon.pid_file, FB_PATH_MAX, "/run/forkbox/forkbox.pid");
+	set_str(cfg->daemon.user, sizeof(cfg->daemon.user), "forkbox");
+	set_str(cfg->daemon.seccomp, sizeof(cfg->daemon.seccomp), "enforce");
 }
 
 static void free_list(char **list, size_t n)
@@ -217,12 +224,17 @@ static int parse_word(const struct parse *p, const config_setting_t *s, const st
 		*(enum fb_pm_mode *)field = text[0] == 's' ? FB_PM_STATIC : FB_PM_DYNAMIC;
 		return 0;
 	}
-	for (size_t i = 0; i < sizeof(levels) / sizeof(levels[0]); i++)
-		if (strcmp(text, levels[i]) == 0) {
+	const char *const *words = k->kind == K_LEVEL ? levels : seccomp_modes;
+	char list[128] = "";
+	for (size_t i = 0; words[i]; i++) {
+		if (strcmp(text, words[i]) == 0) {
 			set_str(field, k->size, text);
 			return 0;
 		}
-	return key_error(p, s, k, "\"%s\" is not one of error, warning, notice, info, debug", text);
+		snprintf(list + strlen(list), sizeof(list) - strlen(list), "%s%s", i ? ", " : "",
+			 words[i]);
+	}
+	return key_error(p, s, k, "\"%s\" is not one of %s", text, list);
 }
 
 static int parse_string(const struct parse *p, const config_setting_t *s, const struct key *k,
@@ -285,6 +297,7 @@ static int parse_value(const struct parse *p, const config_setting_t *s, const s
 		return parse_mode(p, s, k, field);
 	case K_PM:
 	case K_LEVEL:
+	case K_SECCOMP:
 		return parse_word(p, s, k, field);
 	case K_STRLIST:
 		return parse_list(p, s, k, &cfg->pool);

@@ -64,8 +64,10 @@ struct fb_log_config {
 struct fb_daemon_config {
 	char pid_file[FB_PATH_MAX]; /* daemon.pid_file; "" = none */
 	bool daemonize;             /* daemon.daemonize */
-	char user[64];              /* daemon.user: drop privileges to this user; "" = stay */
-	char group[64];             /* daemon.group */
+	char user[64];              /* daemon.user: the unprivileged user to run as; "" = stay */
+	char group[64];             /* daemon.group: "" = the user's own group */
+	char seccomp[16];           /* daemon.seccomp: "enforce" | "log" | "off" (workers) */
+	unsigned rlimit_files;      /* daemon.rlimit_files: open files per process; 0 = derived */
 };
 
 struct fb_config {

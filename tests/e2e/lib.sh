@@ -48,13 +48,16 @@ else
 	E2E_PYTHON=python3
 fi
 
-# The web servers' worker user, which must reach the socket and the files.
+# The web servers' worker user, which must reach the socket and the files;
+# forkbox-fcgi's own unprivileged user (daemon.user, by default "forkbox").
 if [ "$(id -u)" = 0 ]; then
 	E2E_WEB_USER=www-data
 	E2E_WEB_GROUP=www-data
+	E2E_FORKBOX_USER=forkbox
 else
 	E2E_WEB_USER=
 	E2E_WEB_GROUP=
+	E2E_FORKBOX_USER=
 fi
 
 # --- TAP ---------------------------------------------------------------
@@ -143,6 +146,13 @@ e2e_init() {
 		exit 1
 	}
 	chmod 755 "$E2E_TMP" # the web servers' workers run as $E2E_WEB_USER
+	# Like a deployment's /run/forkbox: forkbox-fcgi, no longer root once
+	# bound, removes its socket and pid file from here when it stops.
+	if [ -n "$E2E_FORKBOX_USER" ]; then
+		getent passwd "$E2E_FORKBOX_USER" >/dev/null ||
+			bail "user $E2E_FORKBOX_USER exists (scripts/install-deps creates it)"
+		chown "$E2E_FORKBOX_USER" "$E2E_TMP"
+	fi
 	trap e2e_cleanup EXIT
 	trap 'echo "# interrupted"; exit 1' TERM INT HUP
 	(
@@ -284,6 +294,31 @@ start_forkbox() {
 	if ! wait_for "$E2E_START_WAIT" forkbox_listening; then
 		bail "forkbox-fcgi starts and listens on $E2E_SOCK"
 	fi
+}
+
+# pool_workers: the pids of the workers of $E2E_FORKBOX_PID, sorted.
+pool_workers() { pgrep -P "$E2E_FORKBOX_PID" | sort -n; }
+
+# busy_workers: those not waiting in accept(2) (x86-64 system call 43).
+busy_workers() {
+	local p nr
+	for p in $(pool_workers); do
+		read -r nr _ <"/proc/$p/syscall" 2>/dev/null || continue
+		[ "$nr" = 43 ] || echo "$p"
+	done
+}
+
+# start_static_pool N [SETTINGS...]: forkbox-fcgi with a static pool of N
+# workers (never recycled) behind nginx; checks that all N run.
+start_static_pool() {
+	local n=$1
+	shift
+	forkbox_conf "$E2E_TMP/forkbox.conf" 'pool.pm = "static"' "pool.max_children = $n" \
+		"pool.max_requests = 0" "$@"
+	start_forkbox "$E2E_TMP/forkbox.conf"
+	start_nginx
+	check "forkbox-fcgi with a static pool of $n workers serves behind nginx" \
+		wait_for 20 eval '[ "$(pool_workers | wc -l)" = '"$n"' ]'
 }
 
 # --- nginx -------------------------------------------------------------

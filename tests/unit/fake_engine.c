@@ -8,6 +8,9 @@
  *   loop           run until the timeout        fail:MSG     engine failure
  *   pid            the worker's pid on stdout (tests of recycling)
  *   big:N          N bytes of 'x' on stdout
+ *   syscall:NR,A,B,C  raw system call NR with up to three integer arguments;
+ *                  its result on stdout (tests of the worker's seccomp
+ *                  filter: a hook that exists only in this test double)
  * Anything else is echoed to stdout, NUL bytes included. The callbacks'
  * cancelled() is asked every 100 ms while sleeping, like the real engine
  * does. The template file must exist; its size
@@ -17,11 +20,13 @@
 #include "util/clock.h"
 #include "util/error.h"
 
+#include <errno.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -121,6 +126,19 @@ static void hex_out(struct run *r, const char *hex)
 	out(r, FB_STREAM_STDOUT, buf, n);
 }
 
+static void raw_syscall(struct run *r, const char *spec)
+{
+	long a[4] = {0, 0, 0, 0};
+	char text[96];
+
+	sscanf(spec, "%li,%li,%li,%li", &a[0], &a[1], &a[2], &a[3]);
+	errno = 0;
+	long rc = syscall(a[0], a[1], a[2], a[3]);
+	int n = snprintf(text, sizeof(text), "syscall %ld returned %ld (%s)\n", a[0], rc,
+			 rc < 0 ? strerror(errno) : "ok");
+	out(r, FB_STREAM_STDOUT, text, (size_t)n);
+}
+
 /* One line of len bytes (NUL bytes included), NUL-terminated after them
  * in a buffer with room for one more byte. */
 static int command(struct run *r, char *line, size_t len)
@@ -147,6 +165,8 @@ static int command(struct run *r, char *line, size_t len)
 	} else if (!strcmp(line, "pid")) {
 		int n = snprintf(text, sizeof(text), "%d\n", (int)getpid());
 		out(r, FB_STREAM_STDOUT, text, (size_t)n);
+	} else if (!strncmp(line, "syscall:", 8)) {
+		raw_syscall(r, line + 8);
 	} else if (!strncmp(line, "big:", 4)) {
 		for (long left = atol(line + 4); left > 0 && !r->aborted; left -= 64)
 			out(r, FB_STREAM_STDOUT,

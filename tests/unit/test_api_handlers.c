@@ -150,7 +150,8 @@ static void test_exec_errors(void **state)
 	assert_int_equal(
 	    request(f, "POST", "/v1/exec", "{\"code\":\"x\",\"language\":\"js\"}", NULL), 400);
 	assert_non_null(strstr(field_str(f->json, "error"), "not supported"));
-	assert_int_equal(request(f, "POST", "/v1/exec", "{\"code\":\"fail:boom\"}", NULL), 500);
+	assert_int_equal(request(f, "POST", "/v1/exec", "{\"code\":\"fail:boom\"}", NULL), 503);
+	assert_non_null(strstr(f->m.out, "Retry-After: 1\r\n"));
 	assert_non_null(strstr(field_str(f->json, "error"), "fake engine: boom"));
 	assert_int_equal(atomic_load(&f->api.metrics->errors), 1);
 	char big[5000];

@@ -89,8 +89,10 @@ static void test_defaults(void **state)
 	assert_string_equal(cfg->log.serial_log, "");
 	assert_string_equal(cfg->daemon.pid_file, "/run/forkbox/forkbox.pid");
 	assert_false(cfg->daemon.daemonize);
-	assert_string_equal(cfg->daemon.user, "");
+	assert_string_equal(cfg->daemon.user, "forkbox");
 	assert_string_equal(cfg->daemon.group, "");
+	assert_string_equal(cfg->daemon.seccomp, "enforce");
+	assert_int_equal(cfg->daemon.rlimit_files, 0);
 }
 
 /* conf/forkbox.conf lists every default: loading it changes nothing. */
@@ -133,7 +135,7 @@ static void test_example_keys_documented(void **state)
 			keys++;
 		}
 	}
-	assert_int_equal(keys, 33); /* every field of struct fb_config */
+	assert_int_equal(keys, 35); /* every field of struct fb_config */
 	fclose(conf);
 	fclose(doc);
 	free(conf_path);
@@ -149,7 +151,8 @@ static void test_overlay_values(void **state)
 		  "  max_children = 4096; };\n"
 		  "limits = { max_body_bytes = 4294967296L; max_output_bytes = 1; };\n"
 		  "log = { level = \"debug\"; };\n"
-		  "daemon = { daemonize = true; user = \"nobody\"; };\n");
+		  "daemon = { daemonize = true; user = \"nobody\"; seccomp = \"log\";\n"
+		  "  rlimit_files = 1048576; };\n");
 	assert_int_equal(cfg->template_.memory_mb, 1024);
 	assert_string_equal(cfg->template_.cmdline_extra, "quiet");
 	assert_string_equal(cfg->pool.listen, "127.0.0.1:9000");
@@ -161,6 +164,8 @@ static void test_overlay_values(void **state)
 	assert_string_equal(cfg->log.level, "debug");
 	assert_true(cfg->daemon.daemonize);
 	assert_string_equal(cfg->daemon.user, "nobody");
+	assert_string_equal(cfg->daemon.seccomp, "log");
+	assert_int_equal(cfg->daemon.rlimit_files, 1048576);
 	assert_string_equal(cfg->pool.listen_owner, "www-data"); /* untouched keys keep defaults */
 	assert_string_equal(cfg->source, "t.conf");
 }
@@ -245,6 +250,12 @@ static void test_type_errors(void **state)
 		     "integer");
 	expect_error(cfg, "pool = { pm = true; };",
 		     "t.conf:1: pool.pm: expected a string, got a boolean");
+	expect_error(cfg, "daemon = { seccomp = \"strict\"; };",
+		     "t.conf:1: daemon.seccomp: \"strict\" is not one of enforce, log, off");
+	expect_error(cfg, "daemon = { seccomp = false; };",
+		     "t.conf:1: daemon.seccomp: expected a string, got a boolean");
+	expect_error(cfg, "daemon = {\n rlimit_files = 1048577; };",
+		     "t.conf:2: daemon.rlimit_files: must be between 0 and 1048576 (got 1048577)");
 }
 
 static void test_range_errors(void **state)

@@ -2,6 +2,7 @@
  * kind of damaged file refused with its own message. */
 #include <fcntl.h>
 #include <setjmp.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -9,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -287,6 +289,39 @@ static void test_corrupt_memory(void **state)
 	}
 }
 
+static int same_bytes(const char *a, const char *b)
+{
+	char cmd[700];
+	snprintf(cmd, sizeof(cmd), "cmp -s '%s' '%s'", a, b);
+	return system(cmd) == 0;
+}
+
+/* No room for a new template (the file size limit stands in for a full
+ * disk): the write fails, naming the file, and the good template at that
+ * path stays as it was, with no temporary file left beside it. */
+static void test_disk_full_keeps_the_old_file(void **state)
+{
+	(void)state;
+	struct rlimit saved, small;
+	char tmp[320];
+	copy_file(good, work);
+	snprintf(tmp, sizeof(tmp), "%s.tmp", work);
+	assert_int_equal(getrlimit(RLIMIT_FSIZE, &saved), 0);
+	small = saved;
+	small.rlim_cur = 64 << 10;
+	void (*old)(int) = signal(SIGXFSZ, SIG_IGN); /* EFBIG, not death */
+	assert_int_equal(setrlimit(RLIMIT_FSIZE, &small), 0);
+	int rc = mg_write_template(work, ITERATIONS + 1, NULL);
+	assert_int_equal(setrlimit(RLIMIT_FSIZE, &saved), 0);
+	signal(SIGXFSZ, old);
+	assert_int_equal(rc, -1);
+	if (!strstr(fb_error_last(), "work.tmpl") || !strstr(fb_error_last(), "File too large"))
+		fail_msg("error \"%s\" names neither the file nor the cause", fb_error_last());
+	assert_true(same_bytes(good, work));
+	assert_int_equal(access(tmp, F_OK), -1);
+	fb_template_close(open_ok(work));
+}
+
 static void test_cpu_mismatch(void **state)
 {
 	(void)state;
@@ -335,11 +370,17 @@ static void test_fuzz_file(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_round_trip),	   cmocka_unit_test(test_sparse),
-	    cmocka_unit_test(test_mapped),	   cmocka_unit_test(test_missing_and_not_template),
-	    cmocka_unit_test(test_future_version), cmocka_unit_test(test_truncated),
-	    cmocka_unit_test(test_corrupt_header), cmocka_unit_test(test_corrupt_sections),
-	    cmocka_unit_test(test_corrupt_memory), cmocka_unit_test(test_cpu_mismatch),
+	    cmocka_unit_test(test_round_trip),
+	    cmocka_unit_test(test_sparse),
+	    cmocka_unit_test(test_mapped),
+	    cmocka_unit_test(test_missing_and_not_template),
+	    cmocka_unit_test(test_future_version),
+	    cmocka_unit_test(test_truncated),
+	    cmocka_unit_test(test_corrupt_header),
+	    cmocka_unit_test(test_corrupt_sections),
+	    cmocka_unit_test(test_corrupt_memory),
+	    cmocka_unit_test(test_cpu_mismatch),
+	    cmocka_unit_test(test_disk_full_keeps_the_old_file),
 	    cmocka_unit_test(test_fuzz_file),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);

@@ -46,3 +46,56 @@ fb_vm_template() {
 	fi
 	echo "$t"
 }
+
+# fb_vm_e2e SCRIPT...: the tests/e2e scripts named (without .sh) on the real
+# engine (FORKBOX_E2E_DIALECT=python): ./forkbox-fcgi, a template built from
+# guest/out, /dev/kvm usable by the forkbox user (the workers' daemon.user)
+# and by www-data (mod_fcgid runs forkbox-fcgi as Apache's user), as on a
+# real host where both are in group kvm (docs/DEPLOY.md). Their TAP lines
+# come out as "ok - SCRIPT: text"; sets failed=1 when one fails.
+fb_vm_e2e() {
+	local src=${FORKBOX_SRCDIR:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}
+	local fcgi=$top/forkbox-fcgi template shared t start rc u
+	if [ ! -x "$fcgi" ]; then
+		not_ok "$fcgi is built (make)"
+		return 1
+	fi
+	template=$(fb_vm_template) || {
+		not_ok "template"
+		return 1
+	}
+	echo "# template ready after $SECONDS s"
+	# The suite's work directory is private: a copy the users can read.
+	shared=$(mktemp -d /var/tmp/forkbox-e2e-vm.XXXXXX)
+	chmod 755 "$shared"
+	ln "$template" "$shared/python.tmpl" 2>/dev/null || cp "$template" "$shared/python.tmpl"
+	chmod 644 "$shared/python.tmpl"
+	if [ "${FORKBOX_VM_RUNNER:-}" = kvmhost ] || [ -e /run/kvmhost ]; then
+		# The test host is thrown away after the run; its devtmpfs makes
+		# /dev/kvm root-only.
+		getent group kvm >/dev/null || addgroup --system kvm >/dev/null
+		chgrp kvm /dev/kvm && chmod 660 /dev/kvm
+		adduser www-data kvm >/dev/null
+	fi
+	for u in forkbox www-data; do
+		setpriv --reuid="$u" --regid="$(id -g "$u")" --init-groups \
+			test -r /dev/kvm -a -w /dev/kvm ||
+			not_ok "$u can use /dev/kvm (group kvm)"
+	done
+	for t in "$@"; do
+		fb_vm_op "tests/e2e/$t.sh on the real engine"
+		start=$SECONDS
+		# "ok 3 - text" -> "ok - NAME: text", as they come; plans are dropped.
+		FORKBOX_E2E_FCGI=$fcgi FORKBOX_E2E_DIALECT=python \
+			FORKBOX_E2E_TEMPLATE=$shared/python.tmpl "$src/tests/e2e/$t.sh" </dev/null 2>&1 |
+			tee "$shared/$t.tap" |
+			sed -u -E -e '/^[0-9]+\.\.[0-9]+$/d' -e "s/^(ok|not ok) [0-9]+ - /\\1 - $t: /"
+		rc=${PIPESTATUS[0]}
+		echo "# $t.sh: exit $rc after $((SECONDS - start)) s"
+		if [ $rc != 0 ]; then
+			failed=1
+			grep -q '^not ok' "$shared/$t.tap" || echo "not ok - $t.sh exited $rc"
+		fi
+	done
+	rm -rf "$shared"
+}
