@@ -12,6 +12,7 @@
  *                   /usr/lib/forkbox/worker.py. */
 #include "children.h"
 #include "log.h"
+#include "oom.h"
 #include "sandbox.h"
 #include "serve.h"
 #include "sysinit.h"
@@ -117,6 +118,8 @@ static void guest_setup(struct sandbox_user *user)
 	/* The code never runs as root: no sandbox user, no guest. */
 	if (sandbox_lookup(SANDBOX_PASSWD, SANDBOX_USER, user) < 0)
 		agent_fatal("%s", fb_error_last());
+	if (oom_watch_open() < 0)
+		agent_log("warning: out-of-memory kills will not be named: %s", fb_error_last());
 }
 
 int main(int argc, char **argv)
