@@ -11,11 +11,14 @@ ok() { echo "ok - $*"; }
 not_ok() { echo "not ok - $*"; failed=1; }
 diag() { sed -u 's/^/# /'; }
 
-# Scratch space: the suite's, or a private one removed when the file exits.
+# Scratch space: the suite's, or a private one removed when the file exits
+# (a file that sets its own EXIT trap calls fb_vm_cleanup in it).
+fb_vm_cleanup() { [ -z "${fb_vm_private_work:-}" ] || rm -rf "$FORKBOX_VM_WORK"; }
 if [ -z "${FORKBOX_VM_WORK:-}" ]; then
 	FORKBOX_VM_WORK=$(mktemp -d /var/tmp/forkbox-vm.XXXXXX)
 	export FORKBOX_VM_WORK
-	trap 'rm -rf "$FORKBOX_VM_WORK"' EXIT
+	fb_vm_private_work=1
+	trap fb_vm_cleanup EXIT
 fi
 fb_vm_workdir() { echo "$FORKBOX_VM_WORK"; }
 
@@ -36,4 +39,14 @@ fb_vm_template() {
 		mv "$t.part" "$t"
 	fi
 	echo "$t"
+}
+
+# fb_vm_require_template: sets $template (fb_vm_template), or prints a failed
+# test and exits.
+fb_vm_require_template() {
+	template=$(fb_vm_template) || {
+		echo "not ok - template build"
+		exit 1
+	}
+	echo "# template ready after $SECONDS s"
 }

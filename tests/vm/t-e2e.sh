@@ -20,19 +20,13 @@ if [ ! -x "$fcgi" ]; then
 	not_ok "$fcgi is built (make)"
 	exit 1
 fi
-own_work=${FORKBOX_VM_WORK:+no}
-fb_vm_workdir >/dev/null # here, not in $(...): its cleanup must outlive the call
-template=$(fb_vm_template) || {
-	echo "not ok - template"
-	exit 1
-}
-echo "# template ready after $SECONDS s"
+fb_vm_require_template
 
 # mod_fcgid runs forkbox-fcgi as Apache's user (www-data), which needs the
 # template (the suite's work directory is private) and /dev/kvm, as on a
 # real host where www-data is given access (docs/DEPLOY.md).
 shared=$(mktemp -d /var/tmp/forkbox-e2e-vm.XXXXXX)
-trap 'rm -rf "$shared"; [ "$own_work" = no ] || rm -rf "$FORKBOX_VM_WORK"' EXIT
+trap 'rm -rf "$shared"; fb_vm_cleanup' EXIT
 chmod 755 "$shared"
 ln "$template" "$shared/python.tmpl" 2>/dev/null || cp "$template" "$shared/python.tmpl"
 chmod 644 "$shared/python.tmpl"

@@ -16,13 +16,7 @@ set -uo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 # shellcheck source=tests/vm/lib.sh
 . "$here/lib.sh"
-own_work=${FORKBOX_VM_WORK:+no}
-fb_vm_workdir >/dev/null # here, not in $(...): its cleanup must outlive the call
-template=$(fb_vm_template) || {
-	echo "not ok - template build"
-	exit 1
-}
-echo "# template ready after $SECONDS s"
+fb_vm_require_template
 
 # The e2e helpers start forkbox-fcgi and nginx and post requests; their
 # ok/not_ok (numbered TAP) replace lib.sh's from here on.
@@ -31,7 +25,7 @@ export FORKBOX_E2E_TEMPLATE=$template
 # shellcheck source=tests/e2e/lib.sh
 . "$FORKBOX_SRCDIR/tests/e2e/lib.sh"
 e2e_init 420
-trap 'e2e_cleanup; [ "$own_work" = no ] || rm -rf "$FORKBOX_VM_WORK"' EXIT
+trap 'e2e_cleanup; fb_vm_cleanup' EXIT
 e2e_require curl curl
 e2e_require_fcgi
 [ -x "$top/tests/vm/guest-crash" ] || bail "$top/tests/vm/guest-crash is built (make)"
