@@ -1,7 +1,7 @@
 #!/bin/bash
 # Hostile code against the real engine (issue 10): forkbox-fcgi with ONE
-# worker behind nginx runs each attack -- busy loops, a fork bomb, a
-# memory bomb, a 100 MB output flood, closed stdout/stderr, killing the
+# worker behind nginx runs each attack -- busy loops, a fork bomb, memory
+# bombs (heap, tmpfs), a 100 MB output flood, closed stdout/stderr, killing the
 # agent and the Python worker, sysrq, the network -- and after each one the
 # same worker process must answer the next request correctly, with no VM,
 # vCPU thread or KVM fd left behind. The user code runs unprivileged in the
@@ -94,6 +94,12 @@ hostile "memory bomb: exit 137 and stderr says the guest ran out of memory" 120 
 	'd["timed_out"] is False and d["exit_code"] == 137 and d["stdout"] == "" and re.fullmatch(r"forkbox: out of memory: the guest kernel.s OOM killer killed the code \(python3, pid \d+, \d+ MiB in use\); the VM has \d+ MiB of RAM\n", d["stderr"]) is not None'
 "$E2E_PYTHON" -c 'import json, sys; print(json.load(sys.stdin)["stderr"], end="")' \
 	<"$E2E_TMP/last-hostile.json" | diag
+
+# tmpfs pages outlive the process the OOM killer kills: the agent must
+# still be able to answer in a guest whose /tmp and /dev/shm are full.
+hostile "memory bomb through /tmp and /dev/shm (memory a kill does not free)" 120 \
+	$'block = b"x" * (1 << 20)\nfor d in ("/tmp", "/dev/shm"):\n    try:\n        with open(d + "/fill", "wb") as f:\n            while True:\n                f.write(block)\n    except OSError:\n        pass\nblocks = []\nwhile True:\n    blocks.append(bytearray(16 << 20))' \
+	'd["timed_out"] is False and d["exit_code"] == 137 and d["stderr"].startswith("forkbox: out of memory: the guest kernel\x27s OOM killer killed the code")'
 
 hostile "SIGKILL that is not the OOM killer's is not called out of memory" 30 \
 	$'import os, signal\nos.kill(os.getpid(), signal.SIGKILL)' \
