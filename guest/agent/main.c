@@ -12,6 +12,8 @@
  *                   /usr/lib/forkbox/worker.py. */
 #include "children.h"
 #include "log.h"
+#include "oom.h"
+#include "sandbox.h"
 #include "serve.h"
 #include "sysinit.h"
 #include "worker.h"
@@ -96,21 +98,28 @@ static double monotonic_s(void)
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-static void start_worker(const struct agent_options *opts, struct agent_worker *w)
+/* `user`: the worker's identity in a guest; NULL in host test modes. */
+static void start_worker(const struct agent_options *opts, const struct sandbox_user *user,
+			 struct agent_worker *w)
 {
 	double start = monotonic_s();
-	if (worker_spawn(w, opts->python, opts->script) < 0 ||
-	    worker_wait_ready(w, READY_TIMEOUT_MS) < 0)
+	struct worker_spec spec = {.python = opts->python, .script = opts->script, .user = user};
+	if (worker_spawn(w, &spec) < 0 || worker_wait_ready(w, READY_TIMEOUT_MS) < 0)
 		agent_fatal("start worker %s: %s", opts->script, fb_error_last());
 	agent_log("worker imported numpy in %.2f s", monotonic_s() - start);
 }
 
-static void guest_setup(void)
+static void guest_setup(struct sandbox_user *user)
 {
 	if (sysinit_filesystems() < 0)
 		agent_fatal("%s", fb_error_last());
 	if (sysinit_network() < 0)
 		agent_log("warning: network setup: %s", fb_error_last());
+	/* The code never runs as root: no sandbox user, no guest. */
+	if (sandbox_lookup(SANDBOX_PASSWD, SANDBOX_USER, user) < 0)
+		agent_fatal("%s", fb_error_last());
+	if (oom_watch_open() < 0)
+		agent_log("warning: out-of-memory kills will not be named: %s", fb_error_last());
 }
 
 int main(int argc, char **argv)
@@ -118,14 +127,15 @@ int main(int argc, char **argv)
 	agent_is_pid1 = getpid() == 1;
 	struct agent_options opts;
 	parse_options(argc, argv, &opts);
+	struct sandbox_user user;
 	if (opts.mode == MODE_GUEST)
-		guest_setup();
+		guest_setup(&user);
 	signal(SIGPIPE, SIG_IGN);
 	if (sysinit_environment() < 0 || children_init() < 0)
 		agent_fatal("%s", fb_error_last());
 
 	struct agent_worker worker;
-	start_worker(&opts, &worker);
+	start_worker(&opts, opts.mode == MODE_GUEST ? &user : NULL, &worker);
 	switch (opts.mode) {
 	case MODE_TEST_WORKER:
 		agent_log("ready");

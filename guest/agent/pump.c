@@ -1,6 +1,7 @@
 #include "pump.h"
 
 #include "children.h"
+#include "oom.h"
 
 #include "proto/frame.h"
 
@@ -22,6 +23,10 @@
 /* After the worker exits, processes it left behind may hold the output
  * pipes open: wait this long, kill them, wait again, then stop reading. */
 #define STRAGGLER_GRACE_NS (200 * 1000000LL)
+/* The agent's own note to the user's stderr (out of memory), and the room
+ * the end of the run needs in the queue: that note and the EXIT frame. */
+#define NOTE_MAX 512
+#define END_ROOM (2 * FB_FRAME_HEADER_SIZE + NOTE_MAX + FB_PROTO_EXIT_LEN)
 
 struct pump {
 	int conn;
@@ -93,6 +98,20 @@ static int flush_queue(struct pump *p)
 	return 0;
 }
 
+/* Why the code was killed, if the kernel ran out of memory for it. */
+static void queue_oom_note(struct pump *p)
+{
+	char note[NOTE_MAX];
+	bool killed = WIFSIGNALED(p->status) && WTERMSIG(p->status) == SIGKILL && !p->timed_out;
+	size_t len = oom_watch_note(p->w->pid, killed, note, sizeof(note));
+	if (len == 0)
+		return;
+	fb_frame_header_encode(p->queue + p->tail, FB_FRAME_STDERR, (uint32_t)len);
+	memcpy(p->queue + p->tail + FB_FRAME_HEADER_SIZE, note, len);
+	p->tail += FB_FRAME_HEADER_SIZE + len;
+}
+
+/* Called with at least END_ROOM free in the queue. */
 static void queue_exit(struct pump *p)
 {
 	struct fb_exit_info x = {.flags = p->timed_out ? FB_EXIT_TIMED_OUT : 0};
@@ -104,7 +123,7 @@ static void queue_exit(struct pump *p)
 	}
 	int64_t run = p->reaped_ns - p->job->start_ns;
 	x.run_time_ns = run > 0 ? (uint64_t)run : 0;
-	queue_room(p);
+	queue_oom_note(p);
 	fb_frame_header_encode(p->queue + p->tail, FB_FRAME_EXIT, FB_PROTO_EXIT_LEN);
 	fb_exit_encode(p->queue + p->tail + FB_FRAME_HEADER_SIZE, &x);
 	p->tail += FB_FRAME_HEADER_SIZE + FB_PROTO_EXIT_LEN;
@@ -140,7 +159,9 @@ static int advance_state(struct pump *p)
 		wake = (p->stragglers_killed_ns ? p->stragglers_killed_ns : p->reaped_ns) +
 		       STRAGGLER_GRACE_NS;
 	}
-	if (p->reaped && p->pipes[0] < 0 && p->pipes[1] < 0 && !p->exit_queued)
+	/* Without the room, the host must read first (POLLOUT, then again). */
+	if (p->reaped && p->pipes[0] < 0 && p->pipes[1] < 0 && !p->exit_queued &&
+	    queue_room(p) >= END_ROOM)
 		queue_exit(p);
 	if (wake < 0)
 		return -1;

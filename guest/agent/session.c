@@ -4,6 +4,7 @@
 #include "serve.h"
 
 #include "log.h"
+#include "oom.h"
 #include "pump.h"
 #include "reseed.h"
 
@@ -149,6 +150,7 @@ static int start_job(struct host_request *req, struct agent_worker *w, bool syst
 	if (getrandom(seed, sizeof(seed), 0) != (ssize_t)sizeof(seed))
 		return fb_error_errno("getrandom (worker seed)");
 	job_started = true;
+	oom_watch_begin();
 	if (worker_send_job(w, seed, sizeof(seed), req->code, req->exec.code_len) < 0)
 		return fb_error_prefix("hand job to worker");
 	return 0;

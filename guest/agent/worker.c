@@ -1,5 +1,7 @@
 #include "worker.h"
 
+#include "sandbox.h"
+
 #include "util/error.h"
 
 #include <errno.h>
@@ -14,9 +16,10 @@
 enum { CHILD_JOB_FD = 3, CHILD_STATUS_FD, CHILD_STDOUT_FD, CHILD_STDERR_FD, CHILD_FD_COUNT = 4 };
 #define PIPE_BYTES (1 << 20)
 
-/* In the forked child: move the worker's pipe ends to fds 3..6 and exec. */
+/* In the forked child: move the worker's pipe ends to fds 3..6, drop to the
+ * sandbox user (if any) and exec. */
 static void __attribute__((noreturn))
-exec_worker(const int child_fds[CHILD_FD_COUNT], const char *python, const char *script)
+exec_worker(const int child_fds[CHILD_FD_COUNT], const struct worker_spec *spec)
 {
 	int high[CHILD_FD_COUNT];
 	/* Dup above the targets first so no dup2() clobbers a source fd. */
@@ -34,8 +37,12 @@ exec_worker(const int child_fds[CHILD_FD_COUNT], const char *python, const char 
 	sigprocmask(SIG_SETMASK, &all, NULL);
 	signal(SIGPIPE, SIG_DFL);
 	setpgid(0, 0);
-	execl(python, python, "-s", script, (char *)NULL);
-	dprintf(STDERR_FILENO, "forkbox-agent: exec %s: %s\n", python, strerror(errno));
+	if (spec->user && sandbox_enter(spec->user) < 0) {
+		dprintf(STDERR_FILENO, "forkbox-agent: %s\n", fb_error_last());
+		_exit(127);
+	}
+	execl(spec->python, spec->python, "-s", spec->script, (char *)NULL);
+	dprintf(STDERR_FILENO, "forkbox-agent: exec %s: %s\n", spec->python, strerror(errno));
 	_exit(127);
 }
 
@@ -48,7 +55,7 @@ static void close_pair(int pair[2])
 	}
 }
 
-int worker_spawn(struct agent_worker *w, const char *python, const char *script)
+int worker_spawn(struct agent_worker *w, const struct worker_spec *spec)
 {
 	int pipes[CHILD_FD_COUNT][2];
 	for (int i = 0; i < CHILD_FD_COUNT; i++)
@@ -70,7 +77,7 @@ int worker_spawn(struct agent_worker *w, const char *python, const char *script)
 		goto fail;
 	}
 	if (pid == 0)
-		exec_worker(child_fds, python, script);
+		exec_worker(child_fds, spec);
 	for (int i = 0; i < CHILD_FD_COUNT; i++)
 		close(child_fds[i]);
 	w->pid = pid;

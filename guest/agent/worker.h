@@ -27,8 +27,17 @@ struct agent_worker {
 	int stderr_fd; /* read end of the user code's stderr (non-blocking) */
 };
 
-/* Start `python script`. Returns -1 with fb_error_last() set. */
-int worker_spawn(struct agent_worker *w, const char *python, const char *script);
+struct sandbox_user;
+
+struct worker_spec {
+	const char *python;
+	const char *script;
+	/* Run the worker as this user (see sandbox.h); NULL: as the agent. */
+	const struct sandbox_user *user;
+};
+
+/* Start `python -s script`. Returns -1 with fb_error_last() set. */
+int worker_spawn(struct agent_worker *w, const struct worker_spec *spec);
 /* Wait up to timeout_ms for "ready\n" on the status pipe. */
 int worker_wait_ready(struct agent_worker *w, int timeout_ms);
 /* Hand the worker its job (blocking: the worker reads all of it before it

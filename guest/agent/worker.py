@@ -71,10 +71,13 @@ def read_job():
 
 
 def reseed(seed):
-    """Every fork resumes with the snapshot's RNG states: replace them."""
-    random.seed(int.from_bytes(seed, "little"))
-    words = numpy.frombuffer(seed[: len(seed) // 4 * 4], dtype="<u4")
-    numpy.random.seed(words)
+    """Every fork resumes with the snapshot's RNG states: replace them.
+    Each generator gets its own half of the seed: both are MT19937 seeded
+    the same way from an int / uint32 words, so one key would make
+    random.random() and numpy.random.rand() return the same numbers."""
+    half = len(seed) // 8 * 4
+    random.seed(int.from_bytes(seed[:half], "little"))
+    numpy.random.seed(numpy.frombuffer(seed[half : 2 * half], dtype="<u4"))
     # tempfile names come from a private Random created on first use.
     tempfile = sys.modules.get("tempfile")
     if tempfile is not None:

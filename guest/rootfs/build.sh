@@ -37,6 +37,19 @@ dir=$cache_root/rootfs/$key
 in_tree() { env -i PATH=/usr/bin:/bin LC_ALL=C.UTF-8 "$(command -v chroot)" "$tree" "$@"; }
 size_mb() { du -sb "$1" | awk '{printf "%.1f MB", $1 / 1e6}'; }
 
+# The unprivileged user the code runs as: the agent (PID 1, root) starts the
+# Python worker under it (guest/agent/README.md). Home is /tmp, the only
+# place it may write besides /dev/shm; the archive is packed as root:root,
+# so no directory of its own could belong to it.
+sandbox_user=sandbox sandbox_id=1000
+add_sandbox_user() {
+    ! grep -q "^$sandbox_user:\|^[^:]*:[^:]*:$sandbox_id:" "$tree/etc/passwd" ||
+        die "user $sandbox_user or uid $sandbox_id already in the tree's /etc/passwd"
+    echo "$sandbox_user:*:$sandbox_id:$sandbox_id:forkbox sandbox:/tmp:/usr/sbin/nologin" \
+        >>"$tree/etc/passwd"
+    echo "$sandbox_user:*:$sandbox_id:" >>"$tree/etc/group"
+}
+
 build() {
     need mmdebstrap mmdebstrap
     need cpio cpio
@@ -70,6 +83,7 @@ build() {
     rm -f "$tree/init" # the agent overlay supplies /init
     [ -c "$tree/dev/console" ] || mknod -m 600 "$tree/dev/console" c 5 1
     [ -c "$tree/dev/null" ] || mknod -m 666 "$tree/dev/null" c 1 3
+    add_sandbox_user
 
     log "precompiling bytecode (stdlib, dist-packages)"
     # unchecked-hash: the guest trusts the .pyc without stat-comparing sources

@@ -160,6 +160,10 @@ static void *vcpu_thread(void *arg)
 	vm->running = false;
 	pthread_cond_broadcast(&vm->cond);
 	pthread_mutex_unlock(&vm->lock);
+	/* Stopped by the guest or KVM, not on request: whoever waits on a
+	 * vsock connection learns now (the reason is in vm->error). */
+	if (st != FB_VM_STOPPED && vm->vsock)
+		fb_vsock_guest_stopped(vm->vsock);
 	return NULL;
 }
 

@@ -11,12 +11,18 @@ ok() { echo "ok - $*"; }
 not_ok() { echo "not ok - $*"; failed=1; }
 diag() { sed -u 's/^/# /'; }
 
-# Scratch space: the suite's, or a private one removed when the file exits.
+# Scratch space: the suite's, or a private one removed when the file exits
+# (a file that sets its own EXIT trap calls fb_vm_cleanup in it).
+fb_vm_cleanup() {
+	[ -z "${service_dir:-}" ] || rm -rf "$service_dir"
+	[ -z "${fb_vm_private_work:-}" ] || rm -rf "$FORKBOX_VM_WORK"
+}
 if [ -z "${FORKBOX_VM_WORK:-}" ]; then
 	FORKBOX_VM_WORK=$(mktemp -d /var/tmp/forkbox-vm.XXXXXX)
 	export FORKBOX_VM_WORK
-	trap 'rm -rf "$FORKBOX_VM_WORK"' EXIT
+	fb_vm_private_work=1
 fi
+trap fb_vm_cleanup EXIT
 fb_vm_workdir() { echo "$FORKBOX_VM_WORK"; }
 
 # Names the operation about to run, so that a freeze of the KVM test host
@@ -47,29 +53,25 @@ fb_vm_template() {
 	echo "$t"
 }
 
-# fb_vm_e2e SCRIPT...: the tests/e2e scripts named (without .sh) on the real
-# engine (FORKBOX_E2E_DIALECT=python): ./forkbox-fcgi, a template built from
-# guest/out, /dev/kvm usable by the forkbox user (the workers' daemon.user)
-# and by www-data (mod_fcgid runs forkbox-fcgi as Apache's user), as on a
-# real host where both are in group kvm (docs/DEPLOY.md). Their TAP lines
-# come out as "ok - SCRIPT: text"; sets failed=1 when one fails.
-fb_vm_e2e() {
-	local src=${FORKBOX_SRCDIR:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}
-	local fcgi=$top/forkbox-fcgi template shared t start rc u
-	if [ ! -x "$fcgi" ]; then
-		not_ok "$fcgi is built (make)"
-		return 1
-	fi
+# fb_vm_service_template: sets $service_template to a copy of the template
+# that forkbox-fcgi's users can read, in $service_dir (removed by
+# fb_vm_cleanup), and makes /dev/kvm usable by the forkbox user (the
+# workers' daemon.user) and www-data (mod_fcgid runs forkbox-fcgi as
+# Apache's user), as on a real host where both are in group kvm
+# (docs/DEPLOY.md).
+fb_vm_service_template() {
+	local template u
 	template=$(fb_vm_template) || {
 		not_ok "template"
 		return 1
 	}
 	echo "# template ready after $SECONDS s"
-	# The suite's work directory is private: a copy the users can read.
-	shared=$(mktemp -d /var/tmp/forkbox-e2e-vm.XXXXXX)
-	chmod 755 "$shared"
-	ln "$template" "$shared/python.tmpl" 2>/dev/null || cp "$template" "$shared/python.tmpl"
-	chmod 644 "$shared/python.tmpl"
+	# The suite's work directories are private.
+	service_dir=$(mktemp -d /var/tmp/forkbox-e2e-vm.XXXXXX)
+	chmod 755 "$service_dir"
+	service_template=$service_dir/python.tmpl
+	ln "$template" "$service_template" 2>/dev/null || cp "$template" "$service_template"
+	chmod 644 "$service_template"
 	if [ "${FORKBOX_VM_RUNNER:-}" = kvmhost ] || [ -e /run/kvmhost ]; then
 		# The test host is thrown away after the run; its devtmpfs makes
 		# /dev/kvm root-only.
@@ -82,20 +84,33 @@ fb_vm_e2e() {
 			test -r /dev/kvm -a -w /dev/kvm ||
 			not_ok "$u can use /dev/kvm (group kvm)"
 	done
+}
+
+# fb_vm_e2e SCRIPT...: the tests/e2e scripts named (without .sh) on the real
+# engine (FORKBOX_E2E_DIALECT=python) with ./forkbox-fcgi and
+# fb_vm_service_template. Their TAP lines come out as "ok - SCRIPT: text";
+# sets failed=1 when one fails.
+fb_vm_e2e() {
+	local src=${FORKBOX_SRCDIR:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}
+	local fcgi=$top/forkbox-fcgi t start rc
+	if [ ! -x "$fcgi" ]; then
+		not_ok "$fcgi is built (make)"
+		return 1
+	fi
+	fb_vm_service_template || return 1
 	for t in "$@"; do
 		fb_vm_op "tests/e2e/$t.sh on the real engine"
 		start=$SECONDS
 		# "ok 3 - text" -> "ok - NAME: text", as they come; plans are dropped.
 		FORKBOX_E2E_FCGI=$fcgi FORKBOX_E2E_DIALECT=python \
-			FORKBOX_E2E_TEMPLATE=$shared/python.tmpl "$src/tests/e2e/$t.sh" </dev/null 2>&1 |
-			tee "$shared/$t.tap" |
+			FORKBOX_E2E_TEMPLATE=$service_template "$src/tests/e2e/$t.sh" </dev/null 2>&1 |
+			tee "$service_dir/$t.tap" |
 			sed -u -E -e '/^[0-9]+\.\.[0-9]+$/d' -e "s/^(ok|not ok) [0-9]+ - /\\1 - $t: /"
 		rc=${PIPESTATUS[0]}
 		echo "# $t.sh: exit $rc after $((SECONDS - start)) s"
 		if [ $rc != 0 ]; then
 			failed=1
-			grep -q '^not ok' "$shared/$t.tap" || echo "not ok - $t.sh exited $rc"
+			grep -q '^not ok' "$service_dir/$t.tap" || echo "not ok - $t.sh exited $rc"
 		fi
 	done
-	rm -rf "$shared"
 }

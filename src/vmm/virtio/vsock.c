@@ -432,6 +432,13 @@ fail:
 	return -1;
 }
 
+void fb_vsock_guest_stopped(struct fb_vsock *dev)
+{
+	pthread_mutex_lock(&dev->lock);
+	fb_vsock_close_all(dev);
+	pthread_mutex_unlock(&dev->lock);
+}
+
 unsigned fb_vsock_connection_count(struct fb_vsock *dev)
 {
 	unsigned n;

@@ -56,6 +56,11 @@ int fb_vsock_start(struct fb_vsock *dev);
  * Closing the fd (or shutdown(SHUT_WR)) tells the guest no more data comes. */
 int fb_vsock_connect(struct fb_vsock *dev, uint32_t port);
 
+/* The guest stopped for good (reset, panic, KVM error): it will answer no
+ * connection again, so every host end sees EOF now instead of waiting for
+ * its deadline. The device stays usable for a snapshot or destroy. */
+void fb_vsock_guest_stopped(struct fb_vsock *dev);
+
 /* Open connections (a snapshot needs 0). */
 unsigned fb_vsock_connection_count(struct fb_vsock *dev);
 /* Whether the guest broke a rule and the device set DEVICE_NEEDS_RESET;
