@@ -40,29 +40,28 @@ finish() { # STATUS [DETAIL]
 	fi
 }
 
-for i in $(seq 1 "$panics"); do
-	begin "panic-boot $i/$panics (guest kernel panics, resets by triple fault)"
-	"$forkbox" boot --kernel "$kernel" --timeout 120 >"$scratch/panic.out" 2>"$scratch/panic.err"
+# boot_op COUNTER WANT_RC WANT_TEXT FORKBOX_BOOT_ARGS...: one `forkbox boot`
+# that must exit WANT_RC with WANT_TEXT on its stderr; counts it in COUNTER.
+boot_op() {
+	local counter=$1 want_rc=$2 want_text=$3 rc
+	shift 3
+	"$forkbox" boot --kernel "$kernel" "$@" >"$scratch/boot.out" 2>"$scratch/boot.err"
 	rc=$?
-	if [ $rc = 1 ] && grep -q 'kernel panic' "$scratch/panic.err"; then
-		n_panic=$((n_panic + 1))
-		finish 0
-	else
-		finish 1 "exit $rc: $(tail -n 2 "$scratch/panic.err" | tr '\n' ' ')"
-	fi
-done
-
-for i in $(seq 1 "$boots"); do
-	begin "boot-stop $i/$boots (boot to readiness, stop the running guest, tear down)"
-	"$forkbox" boot --kernel "$kernel" --initramfs "$initrd" --timeout 300 --exit-on-ready \
-		>"$scratch/boot.out" 2>"$scratch/boot.err"
-	rc=$?
-	if [ $rc = 0 ] && grep -q 'guest agent ready after' "$scratch/boot.err"; then
-		n_boot=$((n_boot + 1))
+	if [ $rc = "$want_rc" ] && grep -q "$want_text" "$scratch/boot.err"; then
+		eval "$counter=\$(($counter + 1))"
 		finish 0
 	else
 		finish 1 "exit $rc: $(tail -n 2 "$scratch/boot.err" | tr '\n' ' ')"
 	fi
+}
+
+for i in $(seq 1 "$panics"); do
+	begin "panic-boot $i/$panics (guest kernel panics, resets by triple fault)"
+	boot_op n_panic 1 'kernel panic' --timeout 120
+done
+for i in $(seq 1 "$boots"); do
+	begin "boot-stop $i/$boots (boot to readiness, stop the running guest, tear down)"
+	boot_op n_boot 0 'guest agent ready after' --initramfs "$initrd" --timeout 300 --exit-on-ready
 done
 
 if [ "$build" = 1 ] || [ ! -s "$template" ]; then
