@@ -230,7 +230,7 @@ next_request_ok "the privilege probe"
 
 # --- a guest that dies mid-request ---------------------------------------------
 start=$SECONDS
-if "$top/tests/vm/guest-crash" "$template" >"$E2E_TMP/crash.out" 2>&1; then
+if "$top/tests/vm/guest-crash" "$service_template" >"$E2E_TMP/crash.out" 2>&1; then
 	ok "a guest that triple-faults mid-request ends it with an error at once ($((SECONDS - start)) s)"
 else
 	not_ok "a guest that triple-faults mid-request ends it with a clear error at once"
