@@ -294,10 +294,9 @@ static int run_iterations(struct mg_vm *vm, unsigned iterations)
 }
 
 static int write_parts(const char *path, struct mg_vm *vm, const struct kvm_cpuid2 *cpuid,
-		       const struct fb_vcpu_state *vcpu, const struct fb_vm_state *vmst)
+		       const struct fb_vcpu_state *vcpu, const struct fb_vm_state *vmst,
+		       const struct fb_template_blob *devices, unsigned nr_devices)
 {
-	static const char serial[] = "serial-state";
-	struct fb_template_blob dev = {.name = "serial", .data = serial, .size = sizeof(serial)};
 	struct fb_template_kv meta[] = {{FB_META_KERNEL_HASH, "micro-guest"},
 					{FB_META_CMDLINE, "none"},
 					{FB_META_VERSION, "test"}};
@@ -305,8 +304,8 @@ static int write_parts(const char *path, struct mg_vm *vm, const struct kvm_cpui
 					  .vcpus = vcpu,
 					  .nr_vcpus = 1,
 					  .vm = vmst,
-					  .devices = &dev,
-					  .nr_devices = 1,
+					  .devices = devices,
+					  .nr_devices = nr_devices,
 					  .meta = meta,
 					  .nr_meta = 3,
 					  .mem = vm->mem,
@@ -314,7 +313,8 @@ static int write_parts(const char *path, struct mg_vm *vm, const struct kvm_cpui
 	return fb_template_write(path, &parts, NULL, NULL);
 }
 
-int mg_write_template(const char *path, unsigned iterations, const struct kvm_cpuid2 *cpuid)
+int mg_write_template_devices(const char *path, unsigned iterations, const struct kvm_cpuid2 *cpuid,
+			      const struct fb_template_blob *devices, unsigned nr_devices)
 {
 	struct mg_vm vm = {.vm_fd = -1, .vcpu_fd = -1};
 	struct fb_vm_state vmst;
@@ -326,11 +326,18 @@ int mg_write_template(const char *path, unsigned iterations, const struct kvm_cp
 	int r = -1;
 	if (cpuid && mg_vm_create(&vm, NULL, mg_host_cpuid()) == 0 && mg_vm_boot(&vm) == 0 &&
 	    run_iterations(&vm, iterations) == 0 && mg_snapshot(&vm, vcpu, &vmst) == 0 &&
-	    write_parts(path, &vm, cpuid, vcpu, &vmst) == 0)
+	    write_parts(path, &vm, cpuid, vcpu, &vmst, devices, nr_devices) == 0)
 		r = 0;
 	mg_vm_destroy(&vm);
 	free(vcpu);
 	return r;
+}
+
+int mg_write_template(const char *path, unsigned iterations, const struct kvm_cpuid2 *cpuid)
+{
+	static const char serial[] = "serial-state";
+	struct fb_template_blob dev = {.name = "serial", .data = serial, .size = sizeof(serial)};
+	return mg_write_template_devices(path, iterations, cpuid, &dev, 1);
 }
 
 int mg_fork(struct mg_vm *vm, const struct fb_template *t)

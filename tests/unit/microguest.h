@@ -51,6 +51,9 @@ int mg_snapshot(struct mg_vm *vm, struct fb_vcpu_state *vcpu, struct fb_vm_state
  * template to path with a "serial" device blob and some metadata; the
  * snapshot's counter is iterations. cpuid NULL: this host's. */
 int mg_write_template(const char *path, unsigned iterations, const struct kvm_cpuid2 *cpuid);
+/* The same with the given device blobs instead of a dummy "serial". */
+int mg_write_template_devices(const char *path, unsigned iterations, const struct kvm_cpuid2 *cpuid,
+			      const struct fb_template_blob *devices, unsigned nr_devices);
 
 /* A fork: CoW mapping of the template memory, new VM, restored state. */
 int mg_fork(struct mg_vm *vm, const struct fb_template *t);

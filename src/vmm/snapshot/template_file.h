@@ -91,6 +91,8 @@ int fb_template_verify_memory(const struct fb_template *t);
 int fb_template_map_memory(const struct fb_template *t, void **addr);
 
 const char *fb_template_path(const struct fb_template *t);
+/* The open file (read-only), e.g. to load the memory elsewhere. */
+int fb_template_fd(const struct fb_template *t);
 uint32_t fb_template_version(const struct fb_template *t);
 uint64_t fb_template_cpuid_fingerprint(const struct fb_template *t);
 uint64_t fb_template_mem_size(const struct fb_template *t);

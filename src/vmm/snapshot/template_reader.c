@@ -365,6 +365,11 @@ const char *fb_template_path(const struct fb_template *t)
 	return t->path;
 }
 
+int fb_template_fd(const struct fb_template *t)
+{
+	return t->fd;
+}
+
 uint32_t fb_template_version(const struct fb_template *t)
 {
 	return t->version;
