@@ -70,9 +70,30 @@ static void collector_free(struct collector *c)
 	free(c->out.data[2]);
 }
 
-/* One execution with a VM slot already held; 0 or -1 with fb_error_last(). */
+/* Keeps an execution for fb_api_after_response(); without room for it,
+ * finishes it now. */
+static void keep_pending(struct fb_api *api, struct fb_execution *x)
+{
+	if (!x)
+		return;
+	if (api->n_pending == api->cap_pending) {
+		size_t cap = api->cap_pending ? api->cap_pending * 2 : 4;
+		struct fb_execution **grown = realloc(api->pending, cap * sizeof(*grown));
+		if (!grown) {
+			fb_engine_finish(api->engine, x, NULL);
+			return;
+		}
+		api->pending = grown;
+		api->cap_pending = cap;
+	}
+	api->pending[api->n_pending++] = x;
+}
+
+/* One execution with a VM slot already held; 0 or -1 with fb_error_last().
+ * *held: the execution, its VM kept until after the response. */
 static int run(struct fb_api *api, const struct fb_exec_spec *spec,
-	       const struct fb_exec_callbacks *cb, struct fb_exec_result *res)
+	       const struct fb_exec_callbacks *cb, struct fb_exec_result *res,
+	       struct fb_execution **held)
 {
 	struct fb_exec_request er = {
 	    .code = spec->code,
@@ -83,7 +104,7 @@ static int run(struct fb_api *api, const struct fb_exec_spec *spec,
 	};
 
 	memset(res, 0, sizeof(*res));
-	if (fb_engine_exec(api->engine, &er, cb, res)) {
+	if (fb_engine_exec(api->engine, &er, cb, res, held)) {
 		fb_metrics_count_error(api->metrics);
 		return -1;
 	}
@@ -92,14 +113,15 @@ static int run(struct fb_api *api, const struct fb_exec_spec *spec,
 }
 
 /* Run spec into a JSON result ({"error"} on engine failure). */
-static json_t *run_to_json(struct fb_api *api, const struct fb_exec_spec *spec, int *failed)
+static json_t *run_to_json(struct fb_api *api, const struct fb_exec_spec *spec, int *failed,
+			   struct fb_execution **held)
 {
 	struct collector c = {.limit = api->cfg->limits.max_output_bytes};
 	struct fb_exec_callbacks cb = {.on_output = collect, .ctx = &c};
 	struct fb_exec_result res;
 	json_t *j;
 
-	*failed = run(api, spec, &cb, &res);
+	*failed = run(api, spec, &cb, &res, held);
 	if (!*failed && c.oom)
 		*failed = fb_error("out of memory keeping the output");
 	if (*failed) {
@@ -123,11 +145,13 @@ static int exec_streaming(struct fb_api *api, struct fb_conn *conn, const struct
 	struct fb_sse sse;
 	struct fb_exec_callbacks cb = {.on_output = sse_output, .ctx = &sse};
 	struct fb_exec_result res;
+	struct fb_execution *held = NULL;
 
 	fb_sse_init(&sse, conn);
 	if (fb_sse_start(&sse))
 		return 200;
-	int failed = run(api, spec, &cb, &res);
+	int failed = run(api, spec, &cb, &res, &held);
+	keep_pending(api, held);
 	fb_sse_finish_output(&sse);
 	json_t *j = failed ? fb_api_error_json(fb_error_last()) : fb_api_result_json(&res, NULL);
 	fb_sse_event(&sse, failed ? "error" : "exit", j);
@@ -160,7 +184,9 @@ int fb_api_exec(struct fb_api *api, struct fb_conn *conn, const struct fb_reques
 		status = exec_streaming(api, conn, &spec);
 	} else {
 		int failed;
-		json_t *j = run_to_json(api, &spec, &failed);
+		struct fb_execution *held = NULL;
+		json_t *j = run_to_json(api, &spec, &failed, &held);
+		keep_pending(api, held);
 		status = failed ? 500 : 200;
 		fb_response_json(conn, status, j, NULL);
 		json_decref(j);
@@ -175,6 +201,7 @@ struct batch {
 	struct fb_api *api;
 	const struct fb_exec_spec *specs;
 	json_t **results;
+	struct fb_execution **held; /* per item, kept after the response */
 	size_t count;
 	atomic_size_t next;
 };
@@ -185,7 +212,7 @@ static void run_batch_items(struct batch *b)
 
 	while ((i = atomic_fetch_add(&b->next, 1)) < b->count) {
 		int failed;
-		b->results[i] = run_to_json(b->api, &b->specs[i], &failed);
+		b->results[i] = run_to_json(b->api, &b->specs[i], &failed, &b->held[i]);
 	}
 }
 
@@ -222,9 +249,11 @@ static json_t *run_batch(struct fb_api *api, const struct fb_exec_spec *specs, s
 	json_t *arr = json_array();
 
 	b.results = calloc(count, sizeof(*b.results));
-	if (!tids || !arr || !b.results) {
+	b.held = calloc(count, sizeof(*b.held));
+	if (!tids || !arr || !b.results || !b.held) {
 		free(tids);
 		free(b.results);
+		free(b.held);
 		json_decref(arr);
 		return NULL;
 	}
@@ -232,11 +261,14 @@ static json_t *run_batch(struct fb_api *api, const struct fb_exec_spec *specs, s
 	run_batch_items(&b);
 	for (size_t i = 0; i < helpers; i++)
 		pthread_join(tids[i], NULL);
-	for (size_t i = 0; i < count; i++)
+	for (size_t i = 0; i < count; i++) {
 		json_array_append_new(arr, b.results[i] ? b.results[i]
 							: fb_api_error_json("out of memory"));
+		keep_pending(api, b.held[i]);
+	}
 	free(tids);
 	free(b.results);
+	free(b.held);
 	return json_pack("{s:o}", "results", arr);
 }
 
@@ -260,4 +292,41 @@ int fb_api_batch(struct fb_api *api, struct fb_conn *conn, const char *body, siz
 	json_decref(j);
 	fb_exec_specs_free(specs, count);
 	return j ? 200 : 500;
+}
+
+/* Adds what this worker's pool did since the last call to the metrics. */
+static void note_pool(struct fb_api *api)
+{
+	struct fb_engine_pool_counts now, *seen = &api->pool_seen;
+	if (!fb_engine_pool_counts(api->engine, &now))
+		return;
+	struct fb_vm_pool_totals *t = &api->metrics->vm_pool;
+	atomic_fetch_add(&t->built, now.built - seen->built);
+	atomic_fetch_add(&t->build_failures, now.build_failures - seen->build_failures);
+	atomic_fetch_add(&t->destroyed, now.destroyed - seen->destroyed);
+	double ms = now.destroy_ms_total - seen->destroy_ms_total;
+	if (ms > 0)
+		atomic_fetch_add(&t->destroy_us, (uint64_t)(ms * 1000));
+	*seen = now;
+	if (api->sb && api->slot >= 0)
+		atomic_store(&api->sb->slot[api->slot].pool_ready, now.ready);
+}
+
+void fb_api_after_response(struct fb_api *api)
+{
+	for (size_t i = 0; i < api->n_pending; i++) {
+		struct fb_exec_stats st;
+		fb_engine_finish(api->engine, api->pending[i], &st);
+		fb_metrics_observe_costs(api->metrics, &st);
+	}
+	api->n_pending = 0;
+	note_pool(api);
+}
+
+void fb_api_cleanup(struct fb_api *api)
+{
+	fb_api_after_response(api);
+	free(api->pending);
+	api->pending = NULL;
+	api->cap_pending = 0;
 }

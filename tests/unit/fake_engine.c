@@ -9,7 +9,8 @@
  *   pid            the worker's pid on stdout (tests of recycling)
  *   big:N          N bytes of 'x' on stdout
  * Anything else is echoed to stdout. The template file must exist; its size
- * is reported as the guest memory. */
+ * is reported as the guest memory. A started pool is always ready (every
+ * execution counts as a hit); finished executions report fixed costs. */
 #include "vmm/engine.h"
 
 #include "util/clock.h"
@@ -27,6 +28,13 @@ struct fb_engine {
 	char path[4096];
 	uint64_t size;
 	size_t default_limit;
+	bool pool;
+	struct fb_engine_pool_counts counts;
+};
+
+struct fb_execution {
+	bool pooled;
+	double spawn_ms, exec_ms;
 };
 
 static atomic_uint exec_counter;
@@ -55,11 +63,56 @@ void fb_engine_close(struct fb_engine *engine)
 	free(engine);
 }
 
-void fb_engine_info(const struct fb_engine *engine, struct fb_engine_info *info)
+int fb_engine_pool_start(struct fb_engine *engine, const struct fb_engine_pool_options *opts)
 {
+	if (!opts->depth)
+		return 0;
+	engine->pool = true;
+	engine->counts.depth = engine->counts.ready = opts->depth;
+	engine->counts.threads = opts->threads;
+	return 0;
+}
+
+void fb_engine_pool_stop(struct fb_engine *engine)
+{
+	engine->pool = false;
+}
+
+bool fb_engine_pool_counts(struct fb_engine *engine, struct fb_engine_pool_counts *c)
+{
+	if (engine->pool)
+		*c = engine->counts;
+	return engine->pool;
+}
+
+void fb_engine_info(struct fb_engine *engine, struct fb_engine_info *info)
+{
+	*info = (struct fb_engine_info){0};
 	info->template_path = engine->path;
 	info->guest_memory_bytes = engine->size;
 	info->ready = true;
+	info->pool = fb_engine_pool_counts(engine, &info->pool_counts);
+}
+
+void fb_engine_finish(struct fb_engine *engine, struct fb_execution *exec,
+		      struct fb_exec_stats *stats)
+{
+	(void)engine;
+	if (!exec)
+		return;
+	if (stats) {
+		*stats = (struct fb_exec_stats){.pooled = exec->pooled,
+						.spawn_ms = exec->spawn_ms,
+						.exec_ms = exec->exec_ms,
+						.teardown_ms = exec->pooled ? -1 : 1,
+						.halted_ms = -1,
+						.pages_shared = 10,
+						.pages_copied = 2,
+						.pages_guest = -1};
+		snprintf(stats->kvm_stats_note, sizeof(stats->kvm_stats_note),
+			 "the fake engine has no KVM");
+	}
+	free(exec);
 }
 
 struct run {
@@ -145,8 +198,28 @@ static int command(struct run *r, char *line)
 	return 0;
 }
 
+/* The execution's record, for fb_engine_finish(). */
+static int hold(struct fb_engine *engine, const struct fb_exec_result *result,
+		struct fb_execution **held)
+{
+	struct fb_execution *x = calloc(1, sizeof(*x));
+	if (!x)
+		return fb_error("out of memory");
+	x->pooled = engine->pool;
+	x->spawn_ms = result->fork_time_ms;
+	x->exec_ms = result->exec_time_ms;
+	if (engine->pool)
+		engine->counts.hits++;
+	if (held)
+		*held = x;
+	else
+		fb_engine_finish(engine, x, NULL);
+	return 0;
+}
+
 int fb_engine_exec(struct fb_engine *engine, const struct fb_exec_request *req,
-		   const struct fb_exec_callbacks *cb, struct fb_exec_result *result)
+		   const struct fb_exec_callbacks *cb, struct fb_exec_result *result,
+		   struct fb_execution **held)
 {
 	double start = fb_clock_ms();
 	struct run r = {.cb = cb,
@@ -157,6 +230,8 @@ int fb_engine_exec(struct fb_engine *engine, const struct fb_exec_request *req,
 	int rc = 0;
 
 	memset(result, 0, sizeof(*result));
+	if (held)
+		*held = NULL;
 	if (!code)
 		return fb_error("out of memory");
 	snprintf(result->id, sizeof(result->id), "fake-%d-%u", (int)getpid(),
@@ -171,5 +246,5 @@ int fb_engine_exec(struct fb_engine *engine, const struct fb_exec_request *req,
 		result->exit_code = 137;
 	result->total_time_ms = fb_clock_ms() - start + result->fork_time_ms;
 	result->exec_time_ms = result->total_time_ms - result->fork_time_ms;
-	return rc ? -1 : 0;
+	return rc ? -1 : hold(engine, result, held);
 }

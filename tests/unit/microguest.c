@@ -37,6 +37,22 @@ static const uint8_t program[] = {
     0xeb, 0xdc,					       /* jmp back 36 bytes */
 };
 
+/* Touch MG_TOUCH_PAGES pages from MG_TOUCH_GPA, one byte each, then OUT
+ * (the benchmarks' cost per page). 0x88 writes, 0x8a reads. */
+#define TOUCH_PROGRAM(op)                                                                          \
+	{                                                                                          \
+		0x48, 0xc7, 0xc7, 0x00, 0x10, 0x02, 0x00,     /* mov rdi, MG_TOUCH_GPA */          \
+		    0x48, 0xc7, 0xc1, 0x00, 0x01, 0x00, 0x00, /* mov rcx, MG_TOUCH_PAGES */        \
+		    op, 0x07,				      /* mov [rdi], al / al, [rdi] */      \
+		    0x48, 0x81, 0xc7, 0x00, 0x10, 0x00, 0x00, /* add rdi, 4096 */                  \
+		    0x48, 0xff, 0xc9,			      /* dec rcx */                        \
+		    0x75, 0xf2,				      /* jnz back 14 bytes */              \
+		    0xe7, MG_PORT,			      /* out MG_PORT, eax */               \
+		    0xeb, 0xfe,				      /* jmp $ */                          \
+	}
+static const uint8_t writer[] = TOUCH_PROGRAM(0x88);
+static const uint8_t reader[] = TOUCH_PROGRAM(0x8a);
+
 static const uint64_t gdt[] = {
     0,
     0x00af9a000000ffffull,			       /* kernel code 64 */
@@ -171,6 +187,10 @@ static void write_memory(uint8_t *mem)
 	}
 	memcpy(mem + GDT_GPA, gdt, sizeof(gdt));
 	memcpy(mem + CODE_GPA, program, sizeof(program));
+	memcpy(mem + MG_WRITER_GPA, writer, sizeof(writer));
+	memcpy(mem + MG_READER_GPA, reader, sizeof(reader));
+	/* Template data for the touch programs (a fork copies or shares it). */
+	memset(mem + MG_TOUCH_GPA, 0x5a, (size_t)MG_TOUCH_PAGES * 4096);
 }
 
 static void set_segment(struct kvm_segment *s, uint16_t sel, uint8_t type, int code)

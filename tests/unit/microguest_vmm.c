@@ -5,8 +5,10 @@
 #include "vmm/serial.h"
 #include "vmm/virtio/vsock.h"
 
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 
 #define GUEST_CID 3
 
@@ -55,4 +57,30 @@ uint32_t mg_vm_counter(const struct fb_vm *vm)
 	uint32_t c;
 	memcpy(&c, vm->mem.host + MG_COUNTER_GPA, sizeof(c));
 	return c;
+}
+
+int mg_vmm_run_to_out(struct fb_vm *vm)
+{
+	for (;;) {
+		if (ioctl(vm->vcpu_fd, KVM_RUN, 0) < 0) {
+			if (errno == EINTR || errno == EAGAIN)
+				continue;
+			return fb_error_errno("KVM_RUN");
+		}
+		if (vm->run->exit_reason == KVM_EXIT_IO && vm->run->io.port == MG_PORT)
+			return 0;
+		if (vm->run->exit_reason != KVM_EXIT_IO)
+			return fb_error("micro-guest: exit reason %u", vm->run->exit_reason);
+	}
+}
+
+int mg_vmm_set_rip(struct fb_vm *vm, uint64_t rip)
+{
+	struct kvm_regs regs;
+	if (ioctl(vm->vcpu_fd, KVM_GET_REGS, &regs) < 0)
+		return fb_error_errno("KVM_GET_REGS");
+	regs.rip = rip;
+	if (ioctl(vm->vcpu_fd, KVM_SET_REGS, &regs) < 0)
+		return fb_error_errno("KVM_SET_REGS");
+	return 0;
 }

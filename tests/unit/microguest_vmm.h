@@ -15,4 +15,10 @@ int mg_write_vmm_template(const char *path, unsigned iterations);
 /* The micro-guest's counter in a VM's memory. */
 uint32_t mg_vm_counter(const struct fb_vm *vm);
 
+/* On the calling thread (no fb_vm_start()): KVM_RUN until the guest's next
+ * OUT to MG_PORT. 0 or -1 + fb_error_last(). */
+int mg_vmm_run_to_out(struct fb_vm *vm);
+/* Point the vCPU at another program (MG_WRITER_GPA, MG_READER_GPA). */
+int mg_vmm_set_rip(struct fb_vm *vm, uint64_t rip);
+
 #endif
