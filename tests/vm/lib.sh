@@ -37,3 +37,18 @@ fb_vm_template() {
 	fi
 	echo "$t"
 }
+
+# fb_vm_e2e NAME: runs tests/e2e/NAME.sh (environment as given) and prints
+# its TAP as this suite wants it: "ok - NAME: text", no numbers, no plan.
+# Fails if the script did.
+fb_vm_e2e() {
+	local name=$1 src=${FORKBOX_SRCDIR:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}
+	local tap rc
+	tap=$(mktemp)
+	"$src/tests/e2e/$name.sh" </dev/null 2>&1 | tee "$tap" |
+		sed -u -E -e '/^[0-9]+\.\.[0-9]+$/d' -e "s/^(ok|not ok) [0-9]+ - /\\1 - $name: /"
+	rc=${PIPESTATUS[0]}
+	[ "$rc" = 0 ] || grep -q '^not ok' "$tap" || echo "not ok - $name.sh exited $rc"
+	rm -f "$tap"
+	return "$rc"
+}

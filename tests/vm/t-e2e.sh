@@ -50,15 +50,10 @@ export FORKBOX_E2E_TEMPLATE=$shared/python.tmpl
 
 for t in nginx apache-proxy-fcgi apache-fcgid cgi; do
 	start=$SECONDS
-	# "ok 3 - text" -> "ok - NAME: text", as they come; plans are dropped.
-	"$src/tests/e2e/$t.sh" </dev/null 2>&1 | tee "$shared/$t.tap" |
-		sed -u -E -e '/^[0-9]+\.\.[0-9]+$/d' -e "s/^(ok|not ok) [0-9]+ - /\\1 - $t: /"
-	rc=${PIPESTATUS[0]}
+	fb_vm_e2e "$t"
+	rc=$?
 	echo "# $t.sh: exit $rc after $((SECONDS - start)) s"
-	if [ $rc != 0 ]; then
-		failed=1
-		grep -q '^not ok' "$shared/$t.tap" || echo "not ok - $t.sh exited $rc"
-	fi
+	[ $rc = 0 ] || failed=1
 done
 
 exit $failed
