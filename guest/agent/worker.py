@@ -12,6 +12,7 @@ Fds 5 and 6 are the write ends of the pipes that become stdout and stderr.
 
 import gc
 import os
+import signal
 import sys
 import time
 
@@ -92,8 +93,10 @@ def redirect_stdio():
     os.close(null)
     os.dup2(STDOUT_FD, 1)
     os.dup2(STDERR_FD, 2)
-    for fd in (STDOUT_FD, STDERR_FD, JOB_FD, STATUS_FD):
+    for fd in (STDOUT_FD, STDERR_FD, JOB_FD):
         os.close(fd)
+    # Kept for the exit report (leave()); programs the code runs do not get it.
+    os.set_inheritable(STATUS_FD, False)
     # Unbuffered text streams like `python3 -u`, so output reaches the agent
     # as it is written and nothing is lost on os._exit().
     sys.stdin = sys.__stdin__ = io.TextIOWrapper(
@@ -205,20 +208,43 @@ def flush_user_files():
 
 
 _exit_status = 0
+_worker_pid = os.getpid()
+
+
+def report_and_stop(status):
+    """Tell the agent the exit status ("exit N" on the status pipe), stdin,
+    stdout and stderr closed first so it sees the end of the output, and
+    stop: the VM is discarded once the agent has passed the status on.
+    Really exiting would first tear down this process's address space
+    (Python, numpy, every mapped page) on the request's path. Processes
+    forked by the code just exit."""
+    if os.getpid() != _worker_pid:
+        os._exit(status)
+    for fd in (0, 1, 2):
+        try:
+            os.close(fd)
+        except OSError:
+            pass
+    try:
+        os.write(STATUS_FD, b"exit %d\n" % status)
+    except OSError:
+        os._exit(status)
+    os.kill(os.getpid(), signal.SIGSTOP)
+    os._exit(status)
 
 
 def leave():
     """The last atexit handler (registered before any other): the
     interpreter has joined non-daemon threads and run every other handler,
-    as at any exit; flush buffered output and end the process here, instead
-    of finalizing the interpreter, which would free every module and
-    object one by one (copying most of the template's pages) in a VM that
-    is about to be destroyed."""
+    as at any exit; flush buffered output and end here, instead of
+    finalizing the interpreter, which would free every module and object
+    one by one (copying most of the template's pages) in a VM that is about
+    to be destroyed."""
     status = _exit_status
     if not flush_std_files():
         status = 120
     flush_user_files()
-    os._exit(status)
+    report_and_stop(status)
 
 
 def main():
