@@ -15,6 +15,7 @@
  * the first run); --ram holds the template memory in RAM (as forkbox-fcgi
  * does), --lock and --huge with it; --no-prefetch leaves the working set
  * unmapped. */
+#include "percentile.h"
 #include "rollup.h"
 #include "util/error.h"
 #include "vmm/engine.h"
@@ -106,19 +107,6 @@ static void *worker(void *arg)
 	}
 }
 
-static int cmp_double(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-	return (x > y) - (x < y);
-}
-
-static double percentile(double *v, unsigned n, double p)
-{
-	qsort(v, n, sizeof(*v), cmp_double);
-	unsigned i = (unsigned)(p / 100.0 * (n - 1) + 0.5);
-	return v[i < n ? i : n - 1];
-}
-
 static int check_run(const struct bench *b, unsigned i)
 {
 	const struct run_record *r = &b->recs[i];
@@ -168,7 +156,7 @@ static double stat_p50(const struct bench *b, double (*get)(const struct fb_exec
 		return -1;
 	for (unsigned i = 0; i < b->o.runs; i++)
 		v[i] = get(&b->recs[i].stats);
-	double p = percentile(v, b->o.runs, 50);
+	double p = bench_percentile(v, b->o.runs, 50);
 	free(v);
 	return p;
 }
@@ -258,12 +246,14 @@ static void print_summary(const struct bench *b)
 		anon[i] = (double)(r->live.anon_kb - r->before.anon_kb);
 	}
 	printf("runs %u threads %u\n", n, b->o.threads);
-	printf("fork_ms p50 %.3f p99 %.3f\n", percentile(fork, n, 50), percentile(fork, n, 99));
-	printf("fork_exec_ms p50 %.3f p99 %.3f\n", percentile(total, n, 50),
-	       percentile(total, n, 99));
+	printf("fork_ms p50 %.3f p99 %.3f\n", bench_percentile(fork, n, 50),
+	       bench_percentile(fork, n, 99));
+	printf("fork_exec_ms p50 %.3f p99 %.3f\n", bench_percentile(total, n, 50),
+	       bench_percentile(total, n, 99));
 	if (b->o.threads == 1)
 		printf("fork_rss_kb p50 %.0f fork_pss_kb p50 %.0f fork_private_kb p50 %.0f\n",
-		       percentile(rss, n, 50), percentile(pss, n, 50), percentile(anon, n, 50));
+		       bench_percentile(rss, n, 50), bench_percentile(pss, n, 50),
+		       bench_percentile(anon, n, 50));
 	print_costs(b);
 out:
 	free(fork);
@@ -350,12 +340,20 @@ static int start_pool(struct bench *b)
 	struct fb_engine_pool_options po = {.depth = b->o.pool_depth, .threads = b->o.pool_threads};
 	if (!po.depth)
 		return 0;
+	struct bench_rollup m0 = bench_read_rollup();
 	if (fb_engine_pool_start(b->engine, &po) < 0)
 		return -1;
 	struct fb_engine_pool_counts c;
 	for (int waited = 0; waited < 60000; waited += 10) {
-		if (fb_engine_pool_counts(b->engine, &c) && c.ready >= po.depth)
+		if (fb_engine_pool_counts(b->engine, &c) && c.ready >= po.depth) {
+			/* What each ready VM costs before anything runs in it. */
+			struct bench_rollup m1 = bench_read_rollup();
+			printf("idle_fork_kb pss %ld private %ld rss %ld\n",
+			       (m1.pss_kb - m0.pss_kb) / (long)po.depth,
+			       (m1.anon_kb - m0.anon_kb) / (long)po.depth,
+			       (m1.rss_kb - m0.rss_kb) / (long)po.depth);
 			return 0;
+		}
 		struct timespec ts = {0, 10000000};
 		nanosleep(&ts, NULL);
 	}

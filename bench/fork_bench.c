@@ -1,7 +1,8 @@
 /* Engine micro-benchmark with the ring-3 micro-guest (runs natively on any
  * /dev/kvm, PVM included), through the product's own code: the template in
- * RAM (template_ram), fb_fork_create(), the ready-VM pool. Prints markdown
- * table rows "| what | p50 | p99 or value | unit |" and a few notes:
+ * RAM (template_ram), fb_fork_create(), the ready-VM pool. Prints one line
+ * per measurement, "ROW<TAB>what<TAB>p50<TAB>p99 or second value<TAB>unit
+ * <TAB>key" (bench/run.sh turns them into docs/BENCHMARKS.md rows):
  *
  *   cold fork        create VM + devices + memory slot + vCPU + restore
  *   pooled spawn     take a ready VM from the pool, set its clock, start it
@@ -16,6 +17,7 @@
  *
  * usage: fork_bench [--quick]  (--quick: fewer runs, for smoke tests) */
 #include "microguest_vmm.h"
+#include "percentile.h"
 #include "rollup.h"
 
 #include "util/clock.h"
@@ -45,22 +47,10 @@ struct bench {
 	double rate_seconds; /* per thread count */
 };
 
-static int cmp_double(const void *a, const void *b)
+static void row(const char *what, double *v, unsigned n, const char *unit, const char *key)
 {
-	double x = *(const double *)a, y = *(const double *)b;
-	return (x > y) - (x < y);
-}
-
-static double pct(double *v, unsigned n, double p)
-{
-	qsort(v, n, sizeof(*v), cmp_double);
-	unsigned i = (unsigned)(p / 100.0 * (n - 1) + 0.5);
-	return v[i < n ? i : n - 1];
-}
-
-static void row(const char *what, double *v, unsigned n, const char *unit)
-{
-	printf("| %s | %.1f | %.1f | %s |\n", what, pct(v, n, 50), pct(v, n, 99), unit);
+	printf("ROW\t%s\t%.1f\t%.1f\t%s\t%s\n", what, bench_percentile(v, n, 50),
+	       bench_percentile(v, n, 99), unit, key);
 }
 
 static struct fb_vm *fork_vm(struct bench *b)
@@ -95,7 +85,7 @@ static int time_cold_forks(struct bench *b)
 		fb_vm_destroy(vm);
 	}
 	row("cold fork: create VM, irqchip, PIT, memory slot, vCPU, restore state", us, b->runs,
-	    "us");
+	    "us", "cold-fork");
 	free(us);
 	return 0;
 }
@@ -146,8 +136,9 @@ static int time_pooled_spawns(struct bench *b)
 	}
 	if (rc == 0) {
 		row("pooled spawn: take a ready VM, restore its clock, start it", spawn, b->runs,
-		    "us");
-		row("pooled spawn to the guest's first instruction", first, b->runs, "us");
+		    "us", "pooled-spawn");
+		row("pooled spawn to the guest's first instruction", first, b->runs, "us",
+		    "pooled-first");
 	}
 	fb_vm_pool_destroy(p);
 	free(spawn);
@@ -178,8 +169,10 @@ static int time_page_costs(struct bench *b)
 		    touch_cost(b, MG_READER_GPA, &r[i]) < 0)
 			rc = -1;
 	if (rc == 0) {
-		row("guest write to a template page (copy on write), per page", w, n, "us");
-		row("guest read of a template page (shared mapping), per page", r, n, "us");
+		row("guest write to a template page (copy on write), per page", w, n, "us",
+		    "cow-page");
+		row("guest read of a template page (shared mapping), per page", r, n, "us",
+		    "read-page");
 	}
 	free(w);
 	free(r);
@@ -206,16 +199,13 @@ static int measure_memory(struct bench *b)
 	for (int i = 0; i < N; i++)
 		fb_vm_destroy(vms[i]);
 	if (rc == 0) {
-		printf("| host memory per idle fork (built, vCPU thread parked; %d forks): RSS / "
-		       "PSS / "
-		       "private | %ld | %ld / %ld | KiB |\n",
-		       N, (m1.rss_kb - m0.rss_kb) / N, (m1.pss_kb - m0.pss_kb) / N,
-		       (m1.anon_kb - m0.anon_kb) / N);
 		printf(
-		    "| host memory per fork after it ran: RSS / PSS / private | %ld | %ld / %ld | "
-		    "KiB |\n",
-		    (m2.rss_kb - m0.rss_kb) / N, (m2.pss_kb - m0.pss_kb) / N,
-		    (m2.anon_kb - m0.anon_kb) / N);
+		    "ROW\thost memory per idle fork (built, vCPU thread parked; %d forks): PSS / "
+		    "private\t%ld\t%ld\tKiB\tmem-idle\n",
+		    N, (m1.pss_kb - m0.pss_kb) / N, (m1.anon_kb - m0.anon_kb) / N);
+		printf("ROW\thost memory per fork after it ran: PSS / private\t%ld\t%ld\tKiB\t"
+		       "mem-ran\n",
+		       (m2.pss_kb - m0.pss_kb) / N, (m2.anon_kb - m0.anon_kb) / N);
 	}
 	return rc;
 }
@@ -261,16 +251,20 @@ static int fork_rate(struct bench *b, unsigned threads, double *per_s)
 
 static int measure_rates(struct bench *b)
 {
-	printf(
-	    "| forks per second (fork, run to first exit, destroy) with 1 / 2 / 4 / 8 / 16 / 32 / "
-	    "64 threads |");
+	double best = 0;
+	char each[256] = "";
+	size_t used = 0;
 	for (unsigned th = 1; th <= MAX_THREADS; th *= 2) {
 		double r;
 		if (fork_rate(b, th, &r) < 0)
 			return -1;
-		printf("%s %.0f", th == 1 ? "" : " /", r);
+		used += (size_t)snprintf(each + used, sizeof(each) - used, "%s%.0f",
+					 th == 1 ? "" : " / ", r);
+		best = r > best ? r : best;
 	}
-	printf(" | | forks/s |\n");
+	printf("ROW\tforks per second (fork, run to first exit, destroy) with 1 / 2 / 4 / 8 / 16 / "
+	       "32 / 64 threads: %s\t%.0f\t-\tforks/s (best)\tforks-per-s\n",
+	       each, best);
 	return 0;
 }
 
@@ -325,10 +319,11 @@ static int measure_live(struct bench *b)
 	free(l.vms);
 	if (rc < 0)
 		return -1;
-	printf("| %u live forks (each ran its first step), 64 threads: create all / destroy all | "
-	       "%.0f | %.0f | ms |\n",
+	printf("ROW\t%u live forks (each ran its first step), 64 threads: create all / destroy "
+	       "all\t%.0f\t%.0f\tms\tlive-create\n",
 	       l.n, create_ms, destroy_ms);
-	printf("| %u live forks: host memory of the process, RSS / PSS | %.1f | %.1f | MiB |\n",
+	printf("ROW\t%u live forks: host memory of the process, RSS / PSS\t%.1f\t%.1f\tMiB\t"
+	       "live-mem\n",
 	       l.n, (m1.rss_kb - m0.rss_kb) / 1024.0, (m1.pss_kb - m0.pss_kb) / 1024.0);
 	return 0;
 }
@@ -364,9 +359,8 @@ int main(int argc, char **argv)
 	int r = 1;
 	if (setup(&b, path) < 0)
 		goto out;
-	printf("forkbox fork bench: micro-guest template, %u KiB guest memory in RAM, %u runs\n\n",
+	printf("# forkbox fork bench: micro-guest template, %u KiB guest memory in RAM, %u runs\n",
 	       MG_MEM_SIZE / 1024, b.runs);
-	printf("| what | p50 | p99 or value | unit |\n| --- | --- | --- | --- |\n");
 	fflush(stdout);
 	if (time_cold_forks(&b) < 0 || time_pooled_spawns(&b) < 0 || time_page_costs(&b) < 0 ||
 	    measure_memory(&b) < 0 || measure_rates(&b) < 0 || measure_live(&b) < 0)
