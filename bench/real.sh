@@ -30,6 +30,7 @@ row() { printf 'ROW\t%s\t%s\t%s\t%s\t%s\n' "$@"; }
 
 work=$(mktemp -d /var/tmp/forkbox-bench.XXXXXX) || die mktemp
 trap 'rm -rf "$work"' EXIT
+chmod 755 "$work" # nginx's workers (www-data) reach the sockets below it
 
 # p50 / p99 of the numbers in FILE, one per line.
 pct() {
