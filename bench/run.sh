@@ -38,6 +38,7 @@ fi
 
 machine="$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//'), $(nproc) CPUs, $(awk '/MemTotal/ { printf "%.0f GiB", $2 / 1048576 }' /proc/meminfo), Linux $(uname -r)"
 date_utc=$(date -u +%Y-%m-%dT%H:%MZ)
+load_start=$(cut -d' ' -f1-3 /proc/loadavg)
 tmp=$(mktemp -d) || die mktemp
 trap 'rm -rf "$tmp"' EXIT
 
@@ -90,7 +91,10 @@ ratio() { # KEY -> "N.Nx" (how many times forkbox is faster)
 	[ "$1" = pynp ] && ref=http-numpy-2
 	case $1 in py | pyimport | pynp | bwrap | cgi | boot) ;; *) return ;; esac
 	p=$(value "$1" 2)
-	awk -v a="$p" -v b="$(value "$ref" 2)" 'BEGIN { if (b > 0) printf "forkbox %.1fx faster", a / b }'
+	awk -v a="$p" -v b="$(value "$ref" 2)" 'BEGIN {
+		if (a <= 0 || b <= 0) exit
+		if (a >= b) printf "forkbox %.1fx faster", a / b
+		else printf "forkbox %.1fx slower", b / a }'
 }
 
 rows() { # FILE WHERE
@@ -101,6 +105,7 @@ rows() { # FILE WHERE
 		done
 }
 
+load_end=$(cut -d' ' -f1-3 /proc/loadavg)
 hw_note="No machine with hardware virtualization was available: the hardware-KVM targets (pooled spawn p50 <= 50 us, fork+exec print(1+1) p50 <= 3 ms through nginx) are not measured."
 [ "$native_kvm" = 1 ] && hw_note="The real-guest rows ran on hardware KVM."
 
@@ -109,7 +114,8 @@ report=$(
 # forkbox benchmarks
 
 Written by \`make bench\` (bench/run.sh) on $date_utc.
-Machine: $machine.
+Machine: $machine; load average $load_start at the start, $load_end at the end
+(other jobs share the machine: tails and rates suffer first).
 
 Where each figure ran: **native (PVM)** is this host's /dev/kvm, which runs
 only ring-3 guest code natively (the micro-guest, bench/fork_bench.c);
