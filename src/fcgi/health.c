@@ -73,6 +73,7 @@ int fb_api_metrics(struct fb_api *api, struct fb_conn *conn)
 				   .active_vms = c.vms,
 				   .vm_pool_ready = c.pool_ready,
 				   .vm_pool_depth = api->cfg->vm_pool.depth,
+				   .vm_pool_threads = api->cfg->vm_pool.threads,
 				   .template_resident_bytes = info.resident_bytes};
 	char *text = fb_metrics_render(api->metrics, &g, &len);
 	if (!text) {

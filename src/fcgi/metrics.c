@@ -234,10 +234,14 @@ static void render_vm_pool(FILE *f, struct fb_vm_pool_totals *p, const struct fb
 		"# TYPE forkbox_vm_pool_ready gauge\nforkbox_vm_pool_ready %lu\n"
 		"# HELP forkbox_vm_pool_depth Ready VMs each worker keeps (vm_pool.depth).\n"
 		"# TYPE forkbox_vm_pool_depth gauge\nforkbox_vm_pool_depth %u\n"
+		"# HELP forkbox_vm_pool_threads Threads per worker building and destroying VMs "
+		"(vm_pool.threads).\n"
+		"# TYPE forkbox_vm_pool_threads gauge\nforkbox_vm_pool_threads %u\n"
 		"# HELP forkbox_template_resident_bytes Template memory held in RAM now.\n"
 		"# TYPE forkbox_template_resident_bytes gauge\n"
 		"forkbox_template_resident_bytes %llu\n",
-		g->vm_pool_ready, g->vm_pool_depth, (unsigned long long)g->template_resident_bytes);
+		g->vm_pool_ready, g->vm_pool_depth, g->vm_pool_threads,
+		(unsigned long long)g->template_resident_bytes);
 }
 
 char *fb_metrics_render(struct fb_metrics *m, const struct fb_pool_gauges *g, size_t *len)

@@ -50,6 +50,7 @@ struct fb_pool_gauges {
 	unsigned long active_vms;
 	unsigned long vm_pool_ready; /* ready VMs in all workers' pools */
 	unsigned vm_pool_depth;	     /* configured per worker */
+	unsigned vm_pool_threads;    /* configured per worker */
 	uint64_t template_resident_bytes;
 };
 

@@ -113,8 +113,10 @@ static void test_exposition(void **state)
 static void test_costs(void **state)
 {
 	struct fb_metrics *m = fb_metrics_create();
-	struct fb_pool_gauges g = {
-	    .vm_pool_ready = 5, .vm_pool_depth = 2, .template_resident_bytes = 4096};
+	struct fb_pool_gauges g = {.vm_pool_ready = 5,
+				   .vm_pool_depth = 2,
+				   .vm_pool_threads = 3,
+				   .template_resident_bytes = 4096};
 	struct fb_exec_stats a = {.pooled = true,
 				  .guest_ms = 1.5,
 				  .vmm_ms = 0.25,
@@ -163,6 +165,7 @@ static void test_costs(void **state)
 	    "forkbox_vm_destroy_seconds_total 0.001500\n",
 	    "forkbox_vm_pool_ready 5\n",
 	    "forkbox_vm_pool_depth 2\n",
+	    "forkbox_vm_pool_threads 3\n",
 	    "forkbox_template_resident_bytes 4096\n",
 	};
 	for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++)
