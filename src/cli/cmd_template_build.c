@@ -20,9 +20,13 @@ static void usage(FILE *to)
 	    to,
 	    "usage: forkbox template build [-o FILE] [--kernel VMLINUX] [--initramfs FILE]\n"
 	    "                              [--mem MB] [--cmdline STR] [--timeout S] [--console]\n"
+	    "                              [--no-working-set]\n"
 	    "Boots the guest until its agent is ready, snapshots it and writes FILE\n"
 	    "(default %s). Defaults: --kernel %s --initramfs %s --mem 512\n"
-	    "--timeout 300; --console copies the guest console to stderr.\n",
+	    "--timeout 300; --console copies the guest console to stderr.\n"
+	    "Then runs typical requests (print(1+1), a numpy sum) in forks of it and\n"
+	    "stores the pages they used (the working set, which forks map before they\n"
+	    "run); --no-working-set skips that.\n",
 	    DEFAULT_OUTPUT, DEFAULT_KERNEL, DEFAULT_INITRAMFS);
 }
 
@@ -35,6 +39,7 @@ static int parse_args(int argc, char **argv, struct fb_template_build_options *o
 					     {"cmdline", required_argument, NULL, 'c'},
 					     {"timeout", required_argument, NULL, 't'},
 					     {"console", no_argument, NULL, 'C'},
+					     {"no-working-set", no_argument, NULL, 'W'},
 					     {"help", no_argument, NULL, 'h'},
 					     {NULL, 0, NULL, 0}};
 	*o = (struct fb_template_build_options){.output = DEFAULT_OUTPUT,
@@ -43,10 +48,13 @@ static int parse_args(int argc, char **argv, struct fb_template_build_options *o
 						.mem_size = 512ULL << 20,
 						.ready_timeout_s = 300,
 						.console_fd = -1,
-						.progress = stderr};
+						.progress = stderr,
+						.working_set_codes = fb_template_working_set_codes,
+						.n_working_set_codes =
+						    fb_template_n_working_set_codes};
 	int c;
 	optind = 1;
-	while ((c = getopt_long(argc, argv, "o:k:i:m:c:t:Ch", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "o:k:i:m:c:t:CWh", opts, NULL)) != -1) {
 		char *end = NULL;
 		unsigned long mb;
 		switch (c) {
@@ -64,6 +72,9 @@ static int parse_args(int argc, char **argv, struct fb_template_build_options *o
 			break;
 		case 'C':
 			o->console_fd = STDERR_FILENO;
+			break;
+		case 'W':
+			o->n_working_set_codes = 0;
 			break;
 		case 'm':
 			mb = strtoul(optarg, &end, 10);

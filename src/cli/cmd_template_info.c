@@ -11,6 +11,7 @@
 #include "util/error.h"
 #include "vmm/snapshot/cpuid.h"
 #include "vmm/snapshot/template_file.h"
+#include "vmm/working_set.h"
 
 int fb_cmd_template_inspect(int argc, char **argv);
 int fb_cmd_template_verify(int argc, char **argv);
@@ -73,6 +74,15 @@ static void print_summary(const struct fb_template *t)
 	printf("non-zero pages:   %llu of %llu (%.1f MiB)\n", (unsigned long long)nonzero,
 	       (unsigned long long)(fb_template_mem_size(t) / FB_TEMPLATE_PAGE_SIZE),
 	       nonzero * (double)FB_TEMPLATE_PAGE_SIZE / (1 << 20));
+	struct fb_working_set wset = {fb_template_wset(t),
+				      fb_template_mem_size(t) / FB_TEMPLATE_PAGE_SIZE};
+	uint64_t ws = wset.bits ? fb_working_set_count(&wset) : 0;
+	if (wset.bits)
+		printf(
+		    "working set:      %llu pages (%.1f MiB), mapped into forks before they run\n",
+		    (unsigned long long)ws, ws * (double)FB_TEMPLATE_PAGE_SIZE / (1 << 20));
+	else
+		printf("working set:      none recorded\n");
 	printf("vCPUs:            %u\n", fb_template_nr_vcpus(t));
 	printf("VM devices:       %s%s\n", vm->flags & FB_VM_HAS_IRQCHIP ? "PIC+IOAPIC " : "",
 	       vm->flags & FB_VM_HAS_PIT ? "PIT" : "");
@@ -163,17 +173,23 @@ const struct fb_command fb_cmd_template = {
 	    "SYNOPSIS\n"
 	    "    forkbox template build [-o FILE] [--kernel VMLINUX] [--initramfs FILE]\n"
 	    "                           [--mem MB] [--cmdline STR] [--timeout S] [--console]\n"
+	    "                           [--no-working-set]\n"
 	    "    forkbox template inspect FILE\n"
 	    "    forkbox template verify FILE\n"
 	    "\n"
 	    "DESCRIPTION\n"
 	    "    build boots the guest until its agent is ready (Python and numpy\n"
 	    "    imported), snapshots it and writes FILE (default forkbox.template).\n"
+	    "    Then it records the working set: typical requests (print(1+1) and a\n"
+	    "    numpy sum) run in forks of FILE, and the guest pages they used are\n"
+	    "    stored in it; forks map them before they run (template.prefetch).\n"
+	    "    --no-working-set skips this.\n"
 	    "\n"
 	    "    inspect prints the header of FILE: format version, CPU fingerprint\n"
-	    "    (compared with this host), guest memory size and non-zero pages,\n"
-	    "    sections with sizes and checksums, and build metadata. It checks the\n"
-	    "    structure and section checksums but not the memory checksum.\n"
+	    "    (compared with this host), guest memory size, non-zero pages, the\n"
+	    "    working set, sections with sizes and checksums, and build metadata.\n"
+	    "    It checks the structure and section checksums but not the memory\n"
+	    "    checksum.\n"
 	    "\n"
 	    "    verify checks everything: header, sections, the checksum of the whole\n"
 	    "    guest memory image, and that this host's CPU matches the template.\n"

@@ -29,10 +29,15 @@ static int open_serial_log(struct fb_runtime *rt)
 
 static int open_engine(struct fb_runtime *rt)
 {
+	const struct fb_template_config *t = &rt->cfg.template_;
 	struct fb_engine_options opts = {
-	    .template_path = rt->cfg.template_.path,
+	    .template_path = t->path,
 	    .default_output_limit = rt->cfg.limits.max_output_bytes,
 	    .serial_log_fd = rt->serial_fd,
+	    .memory_in_ram = !rt->one_shot,
+	    .lock_memory = t->lock_memory,
+	    .huge_pages = t->huge_pages,
+	    .prefetch = t->prefetch,
 	};
 
 	rt->engine = fb_engine_open(&opts);

@@ -22,6 +22,14 @@ struct fb_template_config {
 	char initramfs[FB_PATH_MAX]; /* template.initramfs: guest initramfs (for builds) */
 	unsigned memory_mb;          /* template.memory_mb: guest RAM */
 	char cmdline_extra[1024];    /* template.cmdline_extra: appended to the kernel cmdline */
+	bool lock_memory;            /* template.lock_memory: mlock the template's memory */
+	bool huge_pages;             /* template.huge_pages: transparent huge pages for it */
+	bool prefetch;               /* template.prefetch: map the working set before each run */
+};
+
+struct fb_vm_pool_config {
+	unsigned depth;   /* vm_pool.depth: ready VMs per worker; 0 = none */
+	unsigned threads; /* vm_pool.threads: threads per worker building/destroying VMs */
 };
 
 struct fb_pool_config {
@@ -74,6 +82,7 @@ struct fb_config {
 	char source[FB_PATH_MAX]; /* file it was loaded from, "" for defaults */
 	struct fb_template_config template_;
 	struct fb_pool_config pool;
+	struct fb_vm_pool_config vm_pool;
 	struct fb_limits_config limits;
 	struct fb_auth_config auth;
 	struct fb_log_config log;

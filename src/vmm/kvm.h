@@ -3,7 +3,18 @@
 #ifndef FORKBOX_VMM_KVM_H
 #define FORKBOX_VMM_KVM_H
 
+#include <linux/kvm.h>
 #include <stddef.h>
+
+#ifndef KVM_PRE_FAULT_MEMORY /* Linux 6.10 uapi; older headers lack it */
+struct kvm_pre_fault_memory {
+	__u64 gpa;
+	__u64 size;
+	__u64 flags;
+	__u64 padding[5];
+};
+#define KVM_PRE_FAULT_MEMORY _IOWR(KVMIO, 0xd5, struct kvm_pre_fault_memory)
+#endif
 
 struct fb_kvm {
 	int fd;		      /* /dev/kvm */

@@ -10,6 +10,8 @@
 #include "vmm/seccomp.h"
 
 #include "util/error.h"
+#include "vmm/guest_pages.h"
+#include "vmm/kvm.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -101,6 +103,12 @@ static const struct allowed_syscall syscalls[] = {
     {"clock_nanosleep", ANY},
     {"nanosleep", ANY},
     {"getrandom", ANY},
+    /* Per-execution costs: KVM's binary statistics (the stats fds) and
+     * /proc/self/pagemap (opened before the filter, guest_pages.c); the
+     * template's resident size for /v1/health. */
+    {"pread64", ANY},
+    {"lseek", ANY},
+    {"mincore", ANY},
     /* Creating, restoring, running and destroying a forked VM. */
     {"ioctl", KVM_IOCTLS},
 };
@@ -134,6 +142,11 @@ static const unsigned long kvm_ioctls[] = {
     KVM_RUN,
     KVM_IRQ_LINE,
     KVM_GET_REGS,
+    /* The ready-VM pool and per-execution costs (vm_pool.c, kvm_stats.c,
+     * working_set.c): statistics fds, prefetching the working set. */
+    KVM_CHECK_EXTENSION,
+    KVM_GET_STATS_FD,
+    KVM_PRE_FAULT_MEMORY,
 };
 
 #define N_SYSCALLS (sizeof(syscalls) / sizeof(syscalls[0]))
@@ -323,6 +336,9 @@ int fb_seccomp_install(const struct fb_seccomp_options *opts)
 {
 	if (opts->mode == FB_SECCOMP_OFF)
 		return 0;
+	/* Files the engine reads under the filter are opened now. */
+	if (fb_guest_pages_open() < 0)
+		return fb_error_prefix("seccomp");
 	bool enforce = opts->mode == FB_SECCOMP_ENFORCE;
 	if (enforce && install_reporter(opts->report_fd))
 		return -1;

@@ -48,12 +48,26 @@ post /v1/exec "$(exec_body 'print(6 * 7)')"
 expect "one forkbox-fcgi worker behind nginx answers print(6 * 7)" 200 "$(result_ok '42\n')"
 WORKER=$(worker_pid)
 [ "$(wc -w <<<"$WORKER")" = 1 ] || bail "exactly one worker process (got: $WORKER)"
-BASE_THREADS=$(threads "$WORKER")
-echo "# worker $WORKER, $BASE_THREADS threads when idle"
+# The idle worker keeps its ready-VM pool (vm_pool.depth VMs, each with
+# its KVM fds and threads): its idle state is what it settles to.
+state() { echo "$(kvm_fds "$WORKER") $(threads "$WORKER")"; }
+settle() { # waits until state() holds still for 3 s (at most 90 s)
+	local last='' same=0 now i
+	for ((i = 0; i < 180 && same < 6; i++)); do
+		now=$(state)
+		if [ "$now" = "$last" ]; then same=$((same + 1)); else same=0; fi
+		last=$now
+		sleep 0.5
+	done
+	echo "$last"
+}
+read -r BASE_FDS BASE_THREADS <<<"$(settle)"
+echo "# worker $WORKER when idle: $BASE_FDS KVM fds (its ready VMs), $BASE_THREADS threads"
 
 # hostile NAME TIMEOUT_S CODE CHECK: post CODE, CHECK (a Python expression
 # over the JSON result d, see tests/e2e/lib.sh) must hold; then the same
-# worker is still there, holds no VM, and answers the next request right.
+# worker is still there, back to its idle state (the request's VM gone, the
+# pool refilled), and answers the next request right.
 hostile() {
 	local name=$1 timeout=$2 code=$3 check=$4 start=$SECONDS
 	post /v1/exec "$(exec_body "$code" "\"timeout_seconds\": $timeout")"
@@ -65,12 +79,11 @@ hostile() {
 next_request_ok() {
 	local pid fds th
 	pid=$(worker_pid)
-	fds=$(kvm_fds "$WORKER")
-	th=$(threads "$WORKER")
-	if [ "$pid" = "$WORKER" ] && [ "$fds" = 0 ] && [ "$th" = "$BASE_THREADS" ]; then
-		ok "after $1: same worker, its VM is gone (no KVM fd, $th threads)"
+	read -r fds th <<<"$(settle)"
+	if [ "$pid" = "$WORKER" ] && [ "$fds" = "$BASE_FDS" ] && [ "$th" = "$BASE_THREADS" ]; then
+		ok "after $1: same worker, its VM is gone (back to idle: $fds KVM fds, $th threads)"
 	else
-		not_ok "after $1: same worker $WORKER (now: $pid), no KVM fd (got $fds), $BASE_THREADS threads (got $th)"
+		not_ok "after $1: same worker $WORKER (now: $pid), back to idle: $BASE_FDS KVM fds (got $fds), $BASE_THREADS threads (got $th)"
 	fi
 	post /v1/exec "$(exec_body 'import os, numpy; print(int(numpy.arange(7).sum()) * 2, os.getuid())')"
 	expect "after $1: the next request prints \"42 1000\"" 200 "$(result_ok '42 1000\n')"
