@@ -7,6 +7,7 @@
  * built-in defaults, which name the installed guest image and
  * /var/lib/forkbox/python.tmpl). Options override either. */
 #include "cli/commands.h"
+#include "cli/progress.h"
 #include "util/config.h"
 #include "util/error.h"
 #include "util/probe.h"
@@ -22,10 +23,11 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#define TREE_KERNEL    "guest/out/vmlinux"
-#define TREE_INITRAMFS "guest/out/initramfs.cpio.zst"
-#define TREE_OUTPUT    "forkbox.template"
-#define SYSTEM_CONFIG  FORKBOX_SYSCONFDIR "/forkbox/forkbox.conf"
+#define TREE_KERNEL	  "guest/out/vmlinux"
+#define TREE_INITRAMFS	  "guest/out/initramfs.cpio.zst"
+#define TREE_OUTPUT	  "forkbox.template"
+#define SYSTEM_CONFIG	  FORKBOX_SYSCONFDIR "/forkbox/forkbox.conf"
+#define PROGRESS_REPEAT_S 10 /* the last progress line again after this silence */
 
 /* What the command line named; NULL or 0 where it named nothing. */
 struct given {
@@ -231,7 +233,14 @@ static int build(const struct build *b)
 		fprintf(stderr, "forkbox template build: %s\n", fb_error_last());
 		return 1;
 	}
-	int rc = fb_template_build(&kvm, &b->o);
+	/* Booting to a ready agent is silent for long under nested KVM. */
+	struct fb_template_build_options o = b->o;
+	struct fb_progress *progress = fb_progress_start("template", stderr, PROGRESS_REPEAT_S);
+	if (progress)
+		o.progress = fb_progress_stream(progress);
+	int rc = fb_template_build(&kvm, &o);
+	if (progress)
+		fb_progress_stop(progress);
 	if (rc < 0)
 		fprintf(stderr, "forkbox template build: %s\n", fb_error_last());
 	fb_kvm_close(&kvm);
