@@ -34,6 +34,8 @@ if [ ! -s "$dir/vmlinux" ] || [ ! -s "$dir/bzImage" ]; then
     mkdir -p "$cache_root/kernel"
     work=$(mktemp -d "$cache_root/kernel/build.XXXXXX")
     trap 'progress_stop; rm -rf "$work"' EXIT
+    trap 'exit 130' INT
+    trap 'exit 143' TERM # so the EXIT trap cleans up
     tree="$work/linux-source-6.1"
     progress_start kernel "unpacking $src_tar" "du -sm '$work' | cut -f1" "MB so far"
     tar -C "$work" -xJf "$src_tar"

@@ -48,6 +48,8 @@ build() {
     mkdir -p "$cache_root/rootfs"
     work=$(mktemp -d "$cache_root/rootfs/build.XXXXXX")
     trap 'progress_stop; rm -rf "$work"' EXIT
+    trap 'exit 130' INT
+    trap 'exit 143' TERM # so the EXIT trap cleans up
     tree=$work/tree
     local keep drop stdlib
     mapfile -t keep < <(awk '$1 == "keep" { print $2 }' "$here/packages")
