@@ -29,8 +29,8 @@ progress_start() {
 			wait "$nap"
 			kill -0 "$parent" 2>/dev/null || exit 0
 			if [ -n "$detail" ]; then
-				printf '%s: [%4ds] %s (%s %s)\n' "$prefix" "$SECONDS" "$stage" \
-					"$(eval "$detail" 2>/dev/null)" "$unit" >&2
+				printf '%s: [%4ds] %s (%s%s)\n' "$prefix" "$SECONDS" "$stage" \
+					"$(eval "$detail" 2>/dev/null)" "${unit:+ $unit}" >&2
 			else
 				printf '%s: [%4ds] %s\n' "$prefix" "$SECONDS" "$stage" >&2
 			fi
