@@ -110,12 +110,12 @@ check "forkbox.service runs $sbindir/forkbox-fcgi and $bindir/forkbox with $sysc
 	       grep -qxF 'ExecStartPre=$bindir/forkbox template build --if-stale -c $sysconfdir/forkbox/forkbox.conf' '$unit'"
 # (roff writes "-" as "\-")
 stray=$(cat "$dest$docdir"/contrib/*/* "$dest$mandir"/man*/* | sed 's/\\-/-/g' |
-	grep -oE '/[a-z/]*/(s?bin/forkbox(-fcgi)?|forkbox/forkbox\.conf)\b' |
+	grep -oE "/[^[:space:]\"'=(]*/(s?bin/forkbox(-fcgi)?|forkbox/forkbox\.conf)\b" |
 	grep -vxE "$sbindir/forkbox-fcgi|$bindir/forkbox|$sysconfdir/forkbox/forkbox\.conf" | sort -u)
 check "contrib files and man pages name no other binary or configuration path${stray:+ (found: ${stray//$'\n'/ })}" \
 	test -z "$stray"
 check "man forkbox.conf renders the installed page" \
-	sh -c "MANWIDTH=80 man -l '$dest$mandir/man5/forkbox.conf.5' 2>/dev/null | grep -qF '$pkgdatadir/vmlinux'"
+	sh -c "MANWIDTH=1000 man -l '$dest$mandir/man5/forkbox.conf.5' 2>/dev/null | grep -qF '$pkgdatadir/vmlinux'"
 
 # An existing configuration is the administrator's.
 echo "# changed by the administrator" >>"$conf"
