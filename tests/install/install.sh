@@ -11,26 +11,8 @@
 set -u
 src=${FORKBOX_SRCDIR:-$(cd "$(dirname "$0")/../.." && pwd)}
 build=${FORKBOX_BUILDDIR:-$src}
-n=0
-failed=0
-ok() {
-	n=$((n + 1))
-	echo "ok $n - $*"
-}
-not_ok() {
-	n=$((n + 1))
-	echo "not ok $n - $*"
-	failed=1
-}
-check() { # NAME COMMAND...
-	local name=$1
-	shift
-	if "$@"; then ok "$name"; else not_ok "$name"; fi
-}
-finish() {
-	echo "1..$n"
-	exit $failed
-}
+# shellcheck source=tests/lib/tap.sh
+. "$src/tests/lib/tap.sh"
 
 if [ -z "${FORKBOX_INSTALL_DIRS:-}" ]; then
 	not_ok "FORKBOX_INSTALL_DIRS is set (run through make check)"

@@ -15,17 +15,8 @@ src=${FORKBOX_SRCDIR:-$(cd "$(dirname "$0")/../.." && pwd)}
 build=${FORKBOX_BUILDDIR:-$src}
 forkbox=$build/forkbox
 fcgi=$build/forkbox-fcgi
-n=0
-failed=0
-ok() {
-	n=$((n + 1))
-	echo "ok $n - $*"
-}
-not_ok() {
-	n=$((n + 1))
-	echo "not ok $n - $*"
-	failed=1
-}
+# shellcheck source=tests/lib/tap.sh
+. "$src/tests/lib/tap.sh"
 
 # Each line: "ok|not ok<TAB>text", from the Python checker below.
 report() {
@@ -154,5 +145,4 @@ for page in forkbox.1 forkbox-fcgi.8 forkbox.conf.5; do
 	fi
 done
 
-echo "1..$n"
-exit $failed
+finish

@@ -21,56 +21,66 @@ static void nap_ms(long ms)
 		;
 }
 
+/* A relay writing into memory: the text it printed is out after finish(). */
+struct capture {
+	char *out;
+	size_t len;
+	FILE *to;
+	struct fb_progress *p;
+};
+
+static FILE *start(struct capture *c, const char *prefix, unsigned repeat_s)
+{
+	c->out = NULL;
+	c->to = open_memstream(&c->out, &c->len);
+	assert_non_null(c->to);
+	c->p = fb_progress_start(prefix, c->to, repeat_s);
+	assert_non_null(c->p);
+	return fb_progress_stream(c->p);
+}
+
+static void finish(struct capture *c)
+{
+	fb_progress_stop(c->p);
+	fclose(c->to);
+}
+
 static void test_lines_get_the_elapsed_time(void **state)
 {
 	(void)state;
-	char *out = NULL;
-	size_t len = 0;
-	FILE *to = open_memstream(&out, &len);
-	struct fb_progress *p = fb_progress_start("step", to, 60);
-	assert_non_null(p);
-	FILE *s = fb_progress_stream(p);
+	struct capture c;
+	FILE *s = start(&c, "step", 60);
 	fprintf(s, "booting %s", "kernel");
 	fflush(s);
 	fprintf(s, " vmlinux\nready after %.1f s\n", 1.5);
-	fb_progress_stop(p);
-	fclose(to);
-	assert_string_equal(out, "step: [   0s] booting kernel vmlinux\n"
-				 "step: [   0s] ready after 1.5 s\n");
-	free(out);
+	finish(&c);
+	assert_string_equal(c.out, "step: [   0s] booting kernel vmlinux\n"
+				   "step: [   0s] ready after 1.5 s\n");
+	free(c.out);
 }
 
 /* Repeated every second here; 2.5 s leave room for a slow scheduler. */
 static void test_silence_repeats_the_last_line(void **state)
 {
 	(void)state;
-	char *out = NULL;
-	size_t len = 0;
-	FILE *to = open_memstream(&out, &len);
-	struct fb_progress *p = fb_progress_start("template", to, 1);
-	assert_non_null(p);
-	fputs("waiting for the agent\n", fb_progress_stream(p));
+	struct capture c;
+	fputs("waiting for the agent\n", start(&c, "template", 1));
 	nap_ms(2500);
-	fb_progress_stop(p);
-	fclose(to);
-	assert_non_null(strstr(out, "template: [   0s] waiting for the agent\n"));
-	assert_non_null(strstr(out, "s] waiting for the agent (still)\n"));
-	free(out);
+	finish(&c);
+	assert_non_null(strstr(c.out, "template: [   0s] waiting for the agent\n"));
+	assert_non_null(strstr(c.out, "s] waiting for the agent (still)\n"));
+	free(c.out);
 }
 
 static void test_nothing_written_nothing_repeated(void **state)
 {
 	(void)state;
-	char *out = NULL;
-	size_t len = 0;
-	FILE *to = open_memstream(&out, &len);
-	struct fb_progress *p = fb_progress_start("template", to, 1);
-	assert_non_null(p);
+	struct capture c;
+	start(&c, "template", 1);
 	nap_ms(1200);
-	fb_progress_stop(p);
-	fclose(to);
-	assert_int_equal(len, 0);
-	free(out);
+	finish(&c);
+	assert_int_equal(c.len, 0);
+	free(c.out);
 }
 
 int main(void)
