@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Progress lines for long build steps (source it): the guest kernel and
 # root filesystem builds, the Debian package build. A step announces its
 # stage; while it lasts, the stage and the elapsed time are printed again
@@ -24,6 +25,7 @@ progress_start() {
 		trap - EXIT
 		trap 'kill "$nap" 2>/dev/null; exit 0' TERM
 		while :; do
+			# shellcheck disable=SC2217 # no fd of the caller's stays open
 			sleep "${FORKBOX_PROGRESS_S:-10}" </dev/null >/dev/null 2>&1 &
 			nap=$!
 			wait "$nap"

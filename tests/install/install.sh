@@ -18,7 +18,7 @@ if [ -z "${FORKBOX_INSTALL_DIRS:-}" ]; then
 	not_ok "FORKBOX_INSTALL_DIRS is set (run through make check)"
 	finish
 fi
-bindir= sbindir= sysconfdir= pkgdatadir= docdir= mandir=
+bindir='' sbindir='' sysconfdir='' pkgdatadir='' docdir='' mandir=''
 for dir in $FORKBOX_INSTALL_DIRS; do
 	case ${dir%%=*} in
 	bindir | sbindir | sysconfdir | pkgdatadir | docdir | mandir) printf -v "${dir%%=*}" %s "${dir#*=}" ;;

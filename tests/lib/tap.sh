@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # TAP output for the test scripts of tests/install and tests/package (source
 # it): numbered "ok N - text" / "not ok N - text" lines and the plan at the
 # end; the exit status says whether anything failed.
