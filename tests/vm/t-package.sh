@@ -78,6 +78,10 @@ check "/etc/forkbox/forkbox.conf is a conffile" grep -q '^ /etc/forkbox/forkbox.
 check "forkbox.service is enabled (multi-user.target.wants)" \
 	test -L /etc/systemd/system/multi-user.target.wants/forkbox.service
 
+verify=$(systemd-analyze verify --man=no "$unit" /lib/systemd/system/forkbox.socket 2>&1)
+check "systemd-analyze verify forkbox.service forkbox.socket: no complaint${verify:+ ($verify)}" \
+	test -z "$verify"
+
 # forkbox.service, started as systemd does: its directories, every
 # ExecStartPre in order, then ExecStart (Type=notify: ready when it listens).
 unit_lines() { sed -n "s/^$1=//p" "$unit"; }
