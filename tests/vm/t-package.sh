@@ -60,6 +60,10 @@ url=http://127.0.0.1:8080
 unit=/lib/systemd/system/forkbox.service
 
 echo "# installing $deb in a throwaway root"
+# As on a fresh machine: nothing left by a forkbox installed on this one
+# (the overlay hides it; changes below it would otherwise show through).
+rm -rf /etc/forkbox /var/lib/forkbox /etc/nginx/sites-available/forkbox \
+	/etc/nginx/sites-enabled/forkbox
 # man-db's trigger re-indexes every man page, minutes over the test host's
 # 9p root; the pages' rendering is checked by tests/install/man.sh.
 echo 'man-db man-db/auto-update boolean false' | debconf-set-selections
@@ -145,10 +149,24 @@ rc=$?
 check "SIGTERM: forkbox-fcgi exits 0 (got $rc)" test $rc = 0
 
 # Remove keeps the configuration; purge removes it and the templates.
-DEBIAN_FRONTEND=noninteractive apt-get remove -y -q forkbox >/tmp/apt.log 2>&1
+apt_step() { # NAME CHECK...: apt-get NAME forkbox, then CHECK
+	local name=$1 rc
+	shift
+	DEBIAN_FRONTEND=noninteractive apt-get "$name" -y -q forkbox >/tmp/apt.log 2>&1
+	rc=$?
+	if [ $rc = 0 ] && "$@"; then
+		return 0
+	fi
+	{
+		echo "apt-get $name: exit $rc"
+		tail -n 15 /tmp/apt.log
+		ls -la /etc/forkbox /var/lib/forkbox /usr/sbin/forkbox-fcgi
+		dpkg -l forkbox | tail -n 1
+	} 2>&1 | diag
+	return 1
+}
 check "apt-get remove: binaries gone, /etc/forkbox/forkbox.conf kept" \
-	test ! -e /usr/sbin/forkbox-fcgi -a -f /etc/forkbox/forkbox.conf
-DEBIAN_FRONTEND=noninteractive apt-get purge -y -q forkbox >/tmp/apt.log 2>&1
+	apt_step remove test ! -e /usr/sbin/forkbox-fcgi -a -f /etc/forkbox/forkbox.conf
 check "apt-get purge: configuration and /var/lib/forkbox gone" \
-	test ! -e /etc/forkbox/forkbox.conf -a ! -e /var/lib/forkbox
+	apt_step purge test ! -e /etc/forkbox/forkbox.conf -a ! -e /var/lib/forkbox
 exit $failed
