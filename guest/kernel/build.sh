@@ -11,10 +11,12 @@
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
+# shellcheck source=scripts/lib/progress.sh
+. "$here/../../scripts/lib/progress.sh"
 out=${1:?usage: $0 OUTDIR}
 cache_root=${FORKBOX_CACHE_DIR:-/var/cache/forkbox}
 src_tar=/usr/src/linux-source-6.1.tar.xz
-log() { printf 'kernel: %s\n' "$*" >&2; }
+log() { printf 'kernel: [%4ds] %s\n' "$SECONDS" "$*" >&2; }
 die() { printf 'kernel: error: %s\n' "$*" >&2; exit 1; }
 
 [ -r "$src_tar" ] || die "$src_tar missing: apt-get install linux-source-6.1"
@@ -31,10 +33,13 @@ if [ ! -s "$dir/vmlinux" ] || [ ! -s "$dir/bzImage" ]; then
     log "building (key $key, linux-source $src_version); about 4 minutes on 2 cores"
     mkdir -p "$cache_root/kernel"
     work=$(mktemp -d "$cache_root/kernel/build.XXXXXX")
-    trap 'rm -rf "$work"' EXIT
-    log "unpacking $src_tar"
-    tar -C "$work" -xJf "$src_tar"
+    trap 'progress_stop; rm -rf "$work"' EXIT
+    trap 'exit 130' INT
+    trap 'exit 143' TERM # so the EXIT trap cleans up
     tree="$work/linux-source-6.1"
+    progress_start kernel "unpacking $src_tar" "du -sm '$work' | cut -f1" "MB so far"
+    tar -C "$work" -xJf "$src_tar"
+    progress_start kernel "configuring (tinyconfig + guest/kernel/forkbox.config)"
     make -C "$tree" -s tinyconfig
     (cd "$tree" && scripts/kconfig/merge_config.sh -m -O . .config "$here/forkbox.config" >/dev/null)
     make -C "$tree" -s olddefconfig
@@ -47,9 +52,11 @@ if [ ! -s "$dir/vmlinux" ] || [ ! -s "$dir/bzImage" ]; then
         opt=${want#\# }; opt=${opt%% *}
         ! grep -q "^$opt=" "$tree/.config" || die "option should be off: $opt"
     done
-    log "compiling with make -j${JOBS:-$(($(nproc) + 1))}"
+    progress_start kernel "compiling with make -j${JOBS:-$(($(nproc) + 1))} (about 2100 objects)" \
+        "find '$tree' -name '*.o' | wc -l" "objects built"
     make -C "$tree" -s -j"${JOBS:-$(($(nproc) + 1))}" vmlinux bzImage 2>&1 |
         grep -v -E '^\s*$' >&2 || true
+    progress_stop
     [ -s "$tree/vmlinux" ] && [ -s "$tree/arch/x86/boot/bzImage" ] || die "kernel build failed"
     mkdir -p "$work/result"
     cp "$tree/vmlinux" "$work/result/vmlinux"

@@ -14,12 +14,14 @@
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
+# shellcheck source=scripts/lib/progress.sh
+. "$here/../../scripts/lib/progress.sh"
 out=${1:?usage: $0 OUTDIR}
 cache_root=${FORKBOX_CACHE_DIR:-/var/cache/forkbox}
 suite=bookworm
 mirror=${FORKBOX_DEBIAN_MIRROR:-http://deb.debian.org/debian}
 zstd_level=10 # -19 saves 3 MB (13%) but takes 45 s instead of 2 s on 2 cores
-log() { printf 'rootfs: [%3ds] %s\n' "$SECONDS" "$*" >&2; }
+log() { printf 'rootfs: [%4ds] %s\n' "$SECONDS" "$*" >&2; }
 die() { printf 'rootfs: error: %s\n' "$*" >&2; exit 1; }
 need() { command -v "$1" >/dev/null || die "'$1' missing: apt-get install $2"; }
 
@@ -58,13 +60,16 @@ build() {
     [ "$(id -u)" = 0 ] || die "a cold build needs root (chroot, device nodes); run as root or copy a cached $dir"
     mkdir -p "$cache_root/rootfs"
     work=$(mktemp -d "$cache_root/rootfs/build.XXXXXX")
-    trap 'rm -rf "$work"' EXIT
+    trap 'progress_stop; rm -rf "$work"' EXIT
+    trap 'exit 130' INT
+    trap 'exit 143' TERM # so the EXIT trap cleans up
     tree=$work/tree
     local keep drop stdlib
     mapfile -t keep < <(awk '$1 == "keep" { print $2 }' "$here/packages")
     mapfile -t drop < <(awk '$1 == "drop" { print $2 }' "$here/packages")
 
-    log "bootstrapping Debian $suite from $mirror (about 30 s)"
+    progress_start rootfs "bootstrapping Debian $suite from $mirror (about 30 s)" \
+        "du -sm '$work' | cut -f1" "MB so far"
     mmdebstrap --mode=root --variant=essential --format=directory \
         --include="$(IFS=,; echo "${keep[*]}")" \
         --aptopt='Acquire::Languages "none"' \
@@ -73,9 +78,10 @@ build() {
         "$suite" "$tree" "$mirror" 2>&1 | sed 's/^/rootfs:   /' >&2 ||
         die "mmdebstrap failed (it needs HTTP access to $mirror)"
     [ -x "$tree/usr/bin/python3" ] || die "mmdebstrap left no /usr/bin/python3 in $tree"
+    progress_stop
     log "untrimmed: $(size_mb "$tree")"
 
-    log "trimming to the run-time closure of: ${keep[*]}"
+    progress_start rootfs "trimming to the run-time closure of: ${keep[*]}"
     in_tree /usr/bin/python3 - --keep "${keep[@]}" --drop "${drop[@]}" --manifest /rootfs.packages \
         <"$here/trim.py" | sed 's/^/rootfs:   /' >&2 || die "trim.py failed (see above)"
     mv "$tree/rootfs.packages" "$work/rootfs.packages"
@@ -85,13 +91,13 @@ build() {
     [ -c "$tree/dev/null" ] || mknod -m 666 "$tree/dev/null" c 1 3
     add_sandbox_user
 
-    log "precompiling bytecode (stdlib, dist-packages)"
+    progress_start rootfs "precompiling bytecode (stdlib, dist-packages)"
     # unchecked-hash: the guest trusts the .pyc without stat-comparing sources
     stdlib=$(in_tree /usr/bin/python3 -c 'import sysconfig; print(sysconfig.get_paths()["stdlib"])')
     in_tree /usr/bin/python3 -m compileall -q -j0 --invalidation-mode unchecked-hash \
         "$stdlib" /usr/lib/python3/dist-packages >&2 || die "compileall failed"
 
-    log "checking python3 + numpy in the trimmed tree"
+    progress_start rootfs "checking python3 + numpy in the trimmed tree"
     (cd "$tree" && find . | LC_ALL=C sort) >"$work/files.before"
     in_tree /usr/bin/python3 - <"$here/check.py" | sed 's/^/rootfs:   /' >&2 ||
         die "the trimmed tree fails check.py (see above): trim.py removed too much?"
@@ -99,11 +105,13 @@ build() {
     diff "$work/files.before" "$work/files.after" >&2 ||
         die "running check.py created files (bytecode not precompiled?)"
 
-    log "packing newc cpio, zstd -$zstd_level"
+    progress_start rootfs "packing newc cpio, zstd -$zstd_level" \
+        "du -sm '$work/result' | cut -f1" "MB written"
     mkdir -p "$work/result"
     (cd "$tree" && find . -mindepth 1 | LC_ALL=C sort |
         cpio -o -H newc -R 0:0 --quiet | zstd -q -T0 "-$zstd_level" -o "$work/result/rootfs.cpio.zst") ||
         die "packing the cpio archive failed"
+    progress_stop
     mv "$work/rootfs.packages" "$work/result/rootfs.packages"
     log "unpacked $(size_mb "$tree"), compressed $(size_mb "$work/result/rootfs.cpio.zst")"
     rm -rf "$dir"

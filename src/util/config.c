@@ -14,6 +14,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#ifndef FORKBOX_DATADIR /* set by the build from $(pkgdatadir) */
+#define FORKBOX_DATADIR "/usr/share/forkbox"
+#endif
+
 enum key_kind {
 	K_STRING,  /* char[size] */
 	K_UINT,	   /* unsigned, [min, max] */
@@ -110,8 +114,9 @@ void fb_config_defaults(struct fb_config *cfg)
 {
 	memset(cfg, 0, sizeof(*cfg));
 	set_str(cfg->template_.path, FB_PATH_MAX, "/var/lib/forkbox/python.tmpl");
-	set_str(cfg->template_.kernel, FB_PATH_MAX, "/usr/share/forkbox/vmlinux");
-	set_str(cfg->template_.initramfs, FB_PATH_MAX, "/usr/share/forkbox/initramfs.cpio.zst");
+	/* Where `make install` puts the guest image ($(pkgdatadir)). */
+	set_str(cfg->template_.kernel, FB_PATH_MAX, FORKBOX_DATADIR "/vmlinux");
+	set_str(cfg->template_.initramfs, FB_PATH_MAX, FORKBOX_DATADIR "/initramfs.cpio.zst");
 	cfg->template_.memory_mb = 512;
 	cfg->template_.prefetch = true;
 	set_str(cfg->pool.listen, FB_PATH_MAX, "/run/forkbox/forkbox.sock");

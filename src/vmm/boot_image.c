@@ -49,13 +49,19 @@ static int read_cmdline_beside(const char *kernel, char *out, size_t cap)
 	return found && out[0];
 }
 
+void fb_boot_base_cmdline(const char *kernel, char *out, size_t cap)
+{
+	if (!read_cmdline_beside(kernel, out, cap))
+		snprintf(out, cap, "%s", FB_BOOT_DEFAULT_CMDLINE);
+}
+
 static int build_cmdline(struct fb_boot_files *f, const char *kernel, const char *cmdline,
 			 const char *extra)
 {
 	if (cmdline)
 		snprintf(f->cmdline, sizeof(f->cmdline), "%s", cmdline);
-	else if (!read_cmdline_beside(kernel, f->cmdline, sizeof(f->cmdline)))
-		snprintf(f->cmdline, sizeof(f->cmdline), "%s", FB_BOOT_DEFAULT_CMDLINE);
+	else
+		fb_boot_base_cmdline(kernel, f->cmdline, sizeof(f->cmdline));
 	if (cmdline && strlen(cmdline) >= sizeof(f->cmdline))
 		return fb_error("kernel command line longer than %d bytes",
 				FB_BOOT_CMDLINE_MAX - 1);

@@ -26,5 +26,8 @@ struct fb_boot_files {
 int fb_boot_files_open(struct fb_boot_files *f, const char *kernel, const char *initramfs,
 		       const char *cmdline, const char *extra);
 void fb_boot_files_close(struct fb_boot_files *f);
+/* The command line a boot of kernel gets when the caller names none: the
+ * "cmdline" file beside it, else FB_BOOT_DEFAULT_CMDLINE. */
+void fb_boot_base_cmdline(const char *kernel, char *out, size_t cap);
 
 #endif

@@ -185,9 +185,24 @@ e2e_require() {
 		bail "$1 is installed (Debian package $2; scripts/install-deps --with-web)"
 }
 
+# e2e_require_fcgi: the responder is built; then it is staged (below).
 e2e_require_fcgi() {
 	[ -x "$E2E_FCGI" ] ||
 		bail "$E2E_FCGI is built (make -j2 tests/unit/forkbox-fcgi-fake)"
+	e2e_stage_fcgi
+}
+
+# The web servers run the responder as their user (spawn-fcgi -u, mod_fcgid)
+# and Apache walks the directories on its path: a clone in a private home
+# (/root is mode 700) is out of their reach. So $E2E_FCGI becomes a copy in
+# the scratch directory (mode 755, under /var/tmp), like every other file
+# the web user must read; from then on no path of the clone is in a
+# configuration the web servers read.
+e2e_stage_fcgi() {
+	local staged=$E2E_TMP/bin/${E2E_FCGI##*/}
+	mkdir -p "$E2E_TMP/bin" && cp "$E2E_FCGI" "$staged" && chmod 755 "$E2E_TMP/bin" "$staged" ||
+		bail "stage $E2E_FCGI as $staged"
+	E2E_FCGI=$staged
 }
 
 # e2e_spawn NAME COMMAND...: start COMMAND in a session of its own (so its

@@ -58,8 +58,8 @@ static void test_defaults(void **state)
 	struct fb_config *cfg = *state;
 	assert_string_equal(cfg->source, "");
 	assert_string_equal(cfg->template_.path, "/var/lib/forkbox/python.tmpl");
-	assert_string_equal(cfg->template_.kernel, "/usr/share/forkbox/vmlinux");
-	assert_string_equal(cfg->template_.initramfs, "/usr/share/forkbox/initramfs.cpio.zst");
+	assert_string_equal(cfg->template_.kernel, FORKBOX_DATADIR "/vmlinux");
+	assert_string_equal(cfg->template_.initramfs, FORKBOX_DATADIR "/initramfs.cpio.zst");
 	assert_int_equal(cfg->template_.memory_mb, 512);
 	assert_string_equal(cfg->template_.cmdline_extra, "");
 	assert_false(cfg->template_.lock_memory);
@@ -100,21 +100,45 @@ static void test_defaults(void **state)
 	assert_int_equal(cfg->daemon.rlimit_files, 0);
 }
 
-/* conf/forkbox.conf lists every default: loading it changes nothing. */
+/* The text of conf/forkbox.conf as `make install` writes it: the guest image
+ * paths, shown for prefix /usr (the Debian package), become $(pkgdatadir). */
+static char *installed_example(void)
+{
+	static const char shipped[] = "\"/usr/share/forkbox/";
+	char *path = srcdir_path("conf/forkbox.conf"), *text = NULL, *rest, *out, *at;
+	FILE *fp = fopen(path, "r");
+	size_t len = 0, n = 0;
+	assert_non_null(fp);
+	assert_true(getdelim(&text, &len, '\0', fp) > 0);
+	fclose(fp);
+	free(path);
+	out = calloc(1, strlen(text) + 2 * strlen(FORKBOX_DATADIR) + 1);
+	assert_non_null(out);
+	for (rest = text; (at = strstr(rest, shipped)); rest = at + strlen(shipped), n++) {
+		strncat(out, rest, (size_t)(at - rest));
+		strcat(out, "\"" FORKBOX_DATADIR "/");
+	}
+	assert_int_equal(n, 2); /* template.kernel and template.initramfs */
+	strcat(out, rest);
+	free(text);
+	return out;
+}
+
+/* conf/forkbox.conf lists every default: loading it as installed changes nothing. */
 static void test_example_conf_is_the_defaults(void **state)
 {
 	struct fb_config *cfg = *state;
 	struct fb_config *defaults = malloc(sizeof(*defaults));
-	char *path = srcdir_path("conf/forkbox.conf");
+	char *text = installed_example();
 	assert_non_null(defaults);
 	fb_config_defaults(defaults);
-	if (fb_config_load(cfg, path) != 0)
+	if (fb_config_load_string(cfg, text, "forkbox.conf") != 0)
 		fail_msg("%s", fb_error_last());
-	assert_string_equal(cfg->source, path);
+	assert_string_equal(cfg->source, "forkbox.conf");
 	memset(cfg->source, 0, sizeof(cfg->source));
 	assert_memory_equal(cfg, defaults, sizeof(*cfg));
 	free(defaults);
-	free(path);
+	free(text);
 }
 
 /* Every "key = " of the example is documented as `group.key` in docs/CONFIG.md. */

@@ -10,6 +10,12 @@ forkbox=$top/forkbox
 ok() { echo "ok - $*"; }
 not_ok() { echo "not ok - $*"; failed=1; }
 diag() { sed -u 's/^/# /'; }
+# check NAME COMMAND...: ok when COMMAND succeeds.
+check() {
+	local name=$1
+	shift
+	if "$@"; then ok "$name"; else not_ok "$name"; fi
+}
 
 # Scratch space: the suite's, or a private one removed when the file exits
 # (a file that sets its own EXIT trap calls fb_vm_cleanup in it).

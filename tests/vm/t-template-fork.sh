@@ -36,8 +36,9 @@ fb_vm_op "template build"
 "$forkbox" template build -o "$template" --kernel "$top/guest/out/vmlinux" \
 	--initramfs "$top/guest/out/initramfs.cpio.zst" --timeout "$timeout_s" 2>"$tmp/build.err"
 rc=$?
-if [ $rc -eq 0 ] && [ -s "$template" ] && grep -q '^wrote ' "$tmp/build.err"; then
-	ok "template build ($(grep -o 'ready after [0-9.]* s' "$tmp/build.err"); $(grep '^wrote ' "$tmp/build.err"))"
+# Progress lines: "template: [  33s] wrote FILE (...)".
+if [ $rc -eq 0 ] && [ -s "$template" ] && grep -q '^template: \[ *[0-9]*s\] wrote ' "$tmp/build.err"; then
+	ok "template build ($(grep -o 'ready after [0-9.]* s' "$tmp/build.err"); $(grep -o '\] wrote .*' "$tmp/build.err" | cut -c3-))"
 else
 	not_ok "template build (exit $rc)"
 	diag <"$tmp/build.err"
