@@ -27,7 +27,12 @@ forkbox_conf "$E2E_TMP/forkbox.conf" 'pool.pm = "static"' "pool.max_children = 1
 start_forkbox "$E2E_TMP/forkbox.conf"
 start_nginx
 ok "forkbox-fcgi (one worker) behind nginx on $E2E_BASE"
-first_worker=$(pgrep -P "$E2E_FORKBOX_PID" | head -n 1)
+worker_pid() { pgrep -P "$E2E_FORKBOX_PID" | head -n 1; }
+# The master may still be forking its worker (it hardens itself and fills
+# its VM pool first).
+has_worker() { [ -n "$(worker_pid)" ]; }
+wait_for 30 has_worker || bail "forkbox-fcgi started no worker within 30 s"
+first_worker=$(worker_pid)
 
 # body FILE PYTHON_DICT: a request body written by Python's json.dumps, so
 # that NULs and control characters travel as JSON escapes.
@@ -153,7 +158,6 @@ metric() { # NAME: its value in /v1/metrics
 	curl -s --max-time 5 "$E2E_BASE/v1/metrics" | sed -n "s/^$1 \([0-9.]*\)$/\1/p"
 }
 no_vms() { [ "$(metric forkbox_active_vms)" = 0 ]; }
-worker_pid() { pgrep -P "$E2E_FORKBOX_PID" | head -n 1; }
 # What a leak would grow: open descriptors (VM, vCPU, vsock, memory) and
 # threads of the one worker.
 worker_usage() {
