@@ -1,117 +1,301 @@
-/* `forkbox template build`: boot the guest to readiness and write a template. */
+/* `forkbox template build` and `forkbox template image`: boot each
+ * template's recipe image to readiness and write it into the store (or
+ * only find/build the recipes' root filesystems). */
 #include "cli/commands.h"
+#include "cli/template_setup.h"
 #include "util/error.h"
 #include "util/probe.h"
+#include "vmm/boot_image.h"
 #include "vmm/kvm.h"
 #include "vmm/template_build.h"
+#include "vmm/template_store.h"
 
+#include <errno.h>
 #include <getopt.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
-#define DEFAULT_KERNEL	  "guest/out/vmlinux"
-#define DEFAULT_INITRAMFS "guest/out/initramfs.cpio.zst"
-#define DEFAULT_OUTPUT	  "forkbox.template"
+struct build_args {
+	const char *config, *store, *output, *kernel, *initramfs, *cmdline;
+	double timeout_s;
+	bool console, if_stale;
+	char **names; /* NULL-terminated; empty = every configured template */
+	int n_names;
+};
 
-static void usage(FILE *to)
+static int parse_args(int argc, char **argv, struct build_args *a)
 {
-	fprintf(
-	    to,
-	    "usage: forkbox template build [-o FILE] [--kernel VMLINUX] [--initramfs FILE]\n"
-	    "                              [--mem MB] [--cmdline STR] [--timeout S] [--console]\n"
-	    "Boots the guest until its agent is ready, snapshots it and writes FILE\n"
-	    "(default %s). Defaults: --kernel %s --initramfs %s --mem 512\n"
-	    "--timeout 300; --console copies the guest console to stderr.\n",
-	    DEFAULT_OUTPUT, DEFAULT_KERNEL, DEFAULT_INITRAMFS);
-}
-
-static int parse_args(int argc, char **argv, struct fb_template_build_options *o)
-{
-	static const struct option opts[] = {{"output", required_argument, NULL, 'o'},
-					     {"kernel", required_argument, NULL, 'k'},
-					     {"initramfs", required_argument, NULL, 'i'},
-					     {"mem", required_argument, NULL, 'm'},
-					     {"cmdline", required_argument, NULL, 'c'},
-					     {"timeout", required_argument, NULL, 't'},
-					     {"console", no_argument, NULL, 'C'},
-					     {"help", no_argument, NULL, 'h'},
-					     {NULL, 0, NULL, 0}};
-	*o = (struct fb_template_build_options){.output = DEFAULT_OUTPUT,
-						.kernel = DEFAULT_KERNEL,
-						.initramfs = DEFAULT_INITRAMFS,
-						.mem_size = 512ULL << 20,
-						.ready_timeout_s = 300,
-						.console_fd = -1,
-						.progress = stderr};
+	static const struct option opts[] = {
+	    {"config", required_argument, NULL, 'c'},	 {"store", required_argument, NULL, 'S'},
+	    {"output", required_argument, NULL, 'o'},	 {"kernel", required_argument, NULL, 'k'},
+	    {"initramfs", required_argument, NULL, 'i'}, {"cmdline", required_argument, NULL, 'L'},
+	    {"timeout", required_argument, NULL, 't'},	 {"console", no_argument, NULL, 'C'},
+	    {"if-stale", no_argument, NULL, 's'},	 {NULL, 0, NULL, 0}};
+	*a = (struct build_args){.timeout_s = 300};
 	int c;
 	optind = 1;
-	while ((c = getopt_long(argc, argv, "o:k:i:m:c:t:Ch", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "c:o:", opts, NULL)) != -1) {
 		char *end = NULL;
-		unsigned long mb;
 		switch (c) {
+		case 'c':
+			a->config = optarg;
+			break;
+		case 'S':
+			a->store = optarg;
+			break;
 		case 'o':
-			o->output = optarg;
+			a->output = optarg;
 			break;
 		case 'k':
-			o->kernel = optarg;
+			a->kernel = optarg;
 			break;
 		case 'i':
-			o->initramfs = optarg;
+			a->initramfs = optarg;
 			break;
-		case 'c':
-			o->cmdline = optarg;
+		case 'L':
+			a->cmdline = optarg;
 			break;
 		case 'C':
-			o->console_fd = STDERR_FILENO;
+			a->console = true;
 			break;
-		case 'm':
-			mb = strtoul(optarg, &end, 10);
-			if (!*optarg || *end || mb == 0)
-				return fb_error("--mem: '%s' is not a size in MiB", optarg);
-			o->mem_size = (uint64_t)mb << 20;
+		case 's':
+			a->if_stale = true;
 			break;
 		case 't':
-			o->ready_timeout_s = strtod(optarg, &end);
-			if (!*optarg || *end || o->ready_timeout_s <= 0)
-				return fb_error("--timeout: '%s' is not a positive number", optarg);
+			a->timeout_s = strtod(optarg, &end);
+			if (!*optarg || *end || !(a->timeout_s > 0))
+				return fb_usage_error("template",
+						      "--timeout: '%s' is not a positive "
+						      "number",
+						      optarg);
 			break;
-		case 'h':
-			usage(stdout);
-			exit(0);
 		default:
-			usage(stderr);
-			return fb_error("bad arguments");
+			return fb_usage_error("template", "build: bad arguments");
 		}
 	}
-	if (optind != argc)
-		return fb_error("unexpected argument '%s'", argv[optind]);
+	a->names = argv + optind;
+	a->n_names = argc - optind;
+	if (a->output && a->n_names > 1)
+		return fb_usage_error("template", "build: -o FILE writes one template; name one");
+	if (a->initramfs && !a->output)
+		return fb_usage_error("template", "build: --initramfs needs -o FILE (a template "
+						  "outside the store)");
 	return 0;
+}
+
+/* The templates named, or all of them; NULL entries for unknown names. */
+static int select_templates(const struct fb_template_setup *s, char **names, int n,
+			    const struct fb_template_decl **out, size_t *count)
+{
+	if (n == 0) {
+		for (size_t i = 0; i < s->cfg.n_templates; i++)
+			out[i] = &s->cfg.templates[i];
+		*count = s->cfg.n_templates;
+		return 0;
+	}
+	if (n > FB_MAX_TEMPLATES)
+		return fb_error("more than %d templates named", FB_MAX_TEMPLATES);
+	for (int i = 0; i < n; i++) {
+		out[i] = fb_config_template(&s->cfg, names[i]);
+		if (!out[i]) {
+			char known[256] = "";
+			for (size_t k = 0; k < s->cfg.n_templates; k++)
+				snprintf(known + strlen(known), sizeof(known) - strlen(known),
+					 "%s%s", k ? ", " : "", s->cfg.templates[k].name);
+			return fb_error("no template '%s' in %s (templates: %s)", names[i],
+					s->source, known);
+		}
+	}
+	*count = (size_t)n;
+	return 0;
+}
+
+/* --if-stale: 1 when the stored template is current and for this CPU. */
+static int up_to_date(const struct fb_kvm *kvm, const char *path, const struct fb_recipe *r,
+		      const struct fb_guest_image *img, const char *name)
+{
+	struct fb_stored st;
+	char why[2048];
+	if (fb_stored_read(path, &st) < 0) {
+		if (errno != ENOENT)
+			fprintf(stderr, "template %s: rebuilding: %s\n", name, fb_error_last());
+		return 0;
+	}
+	if (fb_stored_compare(&st, r, img, why, sizeof(why)) != 0) {
+		fprintf(stderr, "template %s: stale, rebuilding: %s\n", name, why);
+		return 0;
+	}
+	struct fb_template *t;
+	if (fb_template_open(path, &t) == 0) {
+		int cpu_ok = fb_template_check_host(t, kvm->fd) == 0;
+		fb_template_close(t);
+		if (!cpu_ok) {
+			fprintf(stderr, "template %s: rebuilding: %s\n", name, fb_error_last());
+			return 0;
+		}
+	}
+	fprintf(stderr, "template %s: up to date (generation %u, built %s)\n", name, st.generation,
+		st.created);
+	return 1;
+}
+
+static int ensure_store(const char *store)
+{
+	if (mkdir(store, 0755) < 0 && errno != EEXIST)
+		return fb_error_errno("create the template store %s", store);
+	return 0;
+}
+
+/* The kernel's command line plus template.cmdline_extra. */
+static int with_extra(const struct fb_guest_image *img, const struct fb_template_setup *s,
+		      char cmdline[FB_BOOT_CMDLINE_MAX])
+{
+	fb_boot_base_cmdline(img->kernel, cmdline, FB_BOOT_CMDLINE_MAX);
+	size_t len = strlen(cmdline);
+	if (len + 1 + strlen(s->cfg.template_.cmdline_extra) >= FB_BOOT_CMDLINE_MAX)
+		return fb_error("template.cmdline_extra: the kernel command line would exceed %d "
+				"bytes",
+				FB_BOOT_CMDLINE_MAX - 1);
+	snprintf(cmdline + len, FB_BOOT_CMDLINE_MAX - len, " %s", s->cfg.template_.cmdline_extra);
+	return 0;
+}
+
+static int build_one(const struct fb_template_setup *s, const struct build_args *a,
+		     const struct fb_kvm *kvm, const struct fb_template_decl *t)
+{
+	struct fb_recipe r;
+	struct fb_guest_image img;
+	if (fb_template_setup_inputs(s, t, true, &r, &img) < 0)
+		return -1;
+	if (a->kernel)
+		snprintf(img.kernel, sizeof(img.kernel), "%s", a->kernel);
+	char path[FB_PATH_MAX + 64], cmdline[FB_BOOT_CMDLINE_MAX] = "";
+	if (a->output)
+		snprintf(path, sizeof(path), "%s", a->output);
+	else
+		fb_template_setup_path(s, t->name, path, sizeof(path));
+	int rc = 0;
+	if (a->if_stale && !a->initramfs && up_to_date(kvm, path, &r, &img, t->name))
+		goto out;
+	if (!a->output && (rc = ensure_store(s->cfg.template_.store)) < 0)
+		goto out;
+	if (a->cmdline)
+		snprintf(cmdline, sizeof(cmdline), "%s", a->cmdline);
+	else if (s->cfg.template_.cmdline_extra[0] && (rc = with_extra(&img, s, cmdline)) < 0)
+		goto out;
+	struct fb_store_build_options bo = {.kernel_cmdline = cmdline[0] ? cmdline : NULL,
+					    .ready_timeout_s = a->timeout_s,
+					    .console_fd = a->console ? STDERR_FILENO : -1,
+					    .progress = stderr,
+					    .output = a->output,
+					    .initramfs = a->initramfs};
+	rc = fb_store_build(kvm, s->cfg.template_.store, t->name, &r, &img, &bo);
+out:
+	fb_recipe_free(&r);
+	return rc;
+}
+
+static int open_kvm(struct fb_kvm *kvm)
+{
+	struct fb_kvm_report report;
+	if (fb_probe_kvm(&report) != FB_KVM_NATIVE)
+		return fb_error("this host cannot boot a stock guest kernel: %s; %s", report.reason,
+				report.fallback);
+	return fb_kvm_open(kvm);
 }
 
 int fb_cmd_template_build(int argc, char **argv)
 {
-	struct fb_template_build_options o;
-	if (parse_args(argc, argv, &o) < 0) {
+	struct build_args a;
+	int rc = parse_args(argc, argv, &a);
+	if (rc)
+		return rc;
+	struct fb_template_setup s;
+	const struct fb_template_decl *sel[FB_MAX_TEMPLATES];
+	size_t n = 0;
+	if (fb_template_setup_load(&s, a.config, a.store) < 0 ||
+	    select_templates(&s, a.names, a.n_names, sel, &n) < 0) {
 		fprintf(stderr, "forkbox template build: %s\n", fb_error_last());
-		return 2;
-	}
-	struct fb_kvm_report report;
-	if (fb_probe_kvm(&report) != FB_KVM_NATIVE) {
-		fprintf(stderr,
-			"forkbox template build: this host cannot boot a stock guest kernel\n"
-			"  %s\n  %s\n",
-			report.reason, report.fallback);
+		fb_template_setup_free(&s);
 		return 1;
 	}
 	struct fb_kvm kvm;
-	if (fb_kvm_open(&kvm) < 0) {
+	if (open_kvm(&kvm) < 0) {
 		fprintf(stderr, "forkbox template build: %s\n", fb_error_last());
+		fb_template_setup_free(&s);
 		return 1;
 	}
-	int rc = fb_template_build(&kvm, &o);
-	if (rc < 0)
-		fprintf(stderr, "forkbox template build: %s\n", fb_error_last());
+	int failed = 0;
+	for (size_t i = 0; i < n; i++) {
+		if (build_one(&s, &a, &kvm, sel[i]) < 0) {
+			fprintf(stderr, "forkbox template build: %s\n", fb_error_last());
+			failed = 1;
+		}
+	}
 	fb_kvm_close(&kvm);
-	return rc < 0 ? 1 : 0;
+	fb_template_setup_free(&s);
+	return failed;
+}
+
+/* IMAGES/recipe-NAME.cpio: the recipe's files for a guest booted without a
+ * template build (`forkbox boot`, guest/out/initramfs.cpio.zst). */
+static int write_recipe_cpio(const struct fb_template_setup *s, const struct fb_recipe *r)
+{
+	char path[FB_PATH_MAX + 64], tmp[FB_PATH_MAX + 72];
+	struct fb_cpio c;
+	snprintf(path, sizeof(path), "%s/recipe-%s.cpio", s->cfg.template_.images, r->name);
+	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+	if (fb_guest_image_recipe_cpio(r, &c) < 0)
+		return -1;
+	FILE *f = fopen(tmp, "we");
+	int ok = f && fwrite(c.data, 1, c.len, f) == c.len;
+	if (f && fclose(f) != 0)
+		ok = 0;
+	fb_cpio_free(&c);
+	if (!ok || rename(tmp, path) < 0) {
+		fb_error_errno("write %s", path);
+		unlink(tmp);
+		return -1;
+	}
+	return 0;
+}
+
+/* `forkbox template image [NAME...]`: each template's recipe root
+ * filesystem, found or built (no KVM needed). */
+int fb_cmd_template_image(int argc, char **argv)
+{
+	struct build_args a;
+	int rc = parse_args(argc, argv, &a);
+	if (rc)
+		return rc;
+	struct fb_template_setup s;
+	const struct fb_template_decl *sel[FB_MAX_TEMPLATES];
+	size_t n = 0;
+	int failed = 0;
+	if (fb_template_setup_load(&s, a.config, a.store) < 0 ||
+	    select_templates(&s, a.names, a.n_names, sel, &n) < 0) {
+		fprintf(stderr, "forkbox template image: %s\n", fb_error_last());
+		failed = 1;
+	}
+	for (size_t i = 0; i < n; i++) {
+		struct fb_recipe r;
+		struct fb_guest_image img;
+		if (fb_template_setup_inputs(&s, sel[i], true, &r, &img) < 0) {
+			fprintf(stderr, "forkbox template image: %s\n", fb_error_last());
+			failed = 1;
+			continue;
+		}
+		if (write_recipe_cpio(&s, &r) < 0) {
+			fprintf(stderr, "forkbox template image: %s\n", fb_error_last());
+			failed = 1;
+		}
+		printf("%s: %s (sha256 %.16s)\n", sel[i]->name, img.rootfs, img.rootfs_sha256);
+		fb_recipe_free(&r);
+	}
+	fb_template_setup_free(&s);
+	return failed;
 }

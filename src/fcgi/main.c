@@ -123,9 +123,16 @@ static int test_config(const struct options *o, struct fb_config *cfg)
 		return 1;
 	}
 	fb_auth_free(&auth);
-	if (access(cfg->template_.path, R_OK))
-		fprintf(stderr, "%s: warning: template.path %s is not readable yet\n", o->config,
-			cfg->template_.path);
+	for (size_t i = 0; i < cfg->n_templates; i++) {
+		char path[FB_PATH_MAX + 64];
+		snprintf(path, sizeof(path), "%s/%s.tmpl", cfg->template_.store,
+			 cfg->templates[i].name);
+		if (access(path, R_OK))
+			fprintf(stderr,
+				"%s: warning: template %s (%s) is not readable yet: build it with "
+				"`forkbox template build %s`\n",
+				o->config, cfg->templates[i].name, path, cfg->templates[i].name);
+	}
 	printf("%s: syntax ok, test successful\n", o->config);
 	return 0;
 }

@@ -46,7 +46,7 @@ void fb_master_reload(struct fb_master *m)
 	m->fresh_generation = true;
 	fb_master_signal_workers(m, SIGTERM, false, true, -1);
 	fb_log(FB_LOG_NOTICE, "reloaded: generation %u, template %s", m->rt->generation,
-	       m->rt->cfg.template_.path);
+	       m->rt->template_path);
 }
 
 static int open_socket(struct fb_master *m)
@@ -107,7 +107,7 @@ int fb_master_run(struct fb_runtime *rt, const struct fb_master_options *opts)
 	}
 	fb_log(FB_LOG_NOTICE, "forkbox-fcgi ready: pm %s, max_children %u, template %s",
 	       rt->cfg.pool.pm == FB_PM_STATIC ? "static" : "dynamic", rt->cfg.pool.max_children,
-	       rt->cfg.template_.path);
+	       rt->template_path);
 	if (fb_notify("READY=1") < 0)
 		fb_log(FB_LOG_WARNING, "%s", fb_error_last());
 	fb_master_supervise(&m);

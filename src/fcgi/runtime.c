@@ -4,6 +4,7 @@
 #include "util/error.h"
 
 #include <fcntl.h>
+#include <stdio.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -29,15 +30,17 @@ static int open_serial_log(struct fb_runtime *rt)
 
 static int open_engine(struct fb_runtime *rt)
 {
+	snprintf(rt->template_path, sizeof(rt->template_path), "%s/%s.tmpl",
+		 rt->cfg.template_.store, rt->cfg.templates[0].name);
 	struct fb_engine_options opts = {
-	    .template_path = rt->cfg.template_.path,
+	    .template_path = rt->template_path,
 	    .default_output_limit = rt->cfg.limits.max_output_bytes,
 	    .serial_log_fd = rt->serial_fd,
 	};
 
 	rt->engine = fb_engine_open(&opts);
 	if (!rt->engine)
-		return fb_error_prefix("template %s", rt->cfg.template_.path);
+		return fb_error_prefix("template %s", rt->template_path);
 	return 0;
 }
 

@@ -13,6 +13,7 @@
 struct fb_runtime {
 	struct fb_config cfg;
 	struct fb_engine *engine;
+	char template_path[FB_PATH_MAX + 64]; /* the store file engine serves */
 	struct fb_auth auth;
 	struct fb_ratelimit *ratelimit;
 	struct fb_capacity *capacity;

@@ -8,14 +8,24 @@
 #include <stdio.h>
 
 #include "vmm/kvm.h"
+#include "vmm/snapshot/template_file.h"
 
 /* The line the guest agent prints on the console once it can serve. */
 #define FB_AGENT_READY_LINE "forkbox-agent: ready"
 
 struct fb_template_build_options {
-	const char *output;	/* template file to write */
-	const char *kernel;	/* vmlinux */
-	const char *initramfs;	/* may be NULL */
+	const char *output;    /* template file to write */
+	const char *kernel;    /* vmlinux */
+	const char *initramfs; /* may be NULL; ignored when n_parts > 0 */
+	/* The initramfs as files unpacked in order (rootfs, agent), then extra
+	 * bytes (the recipe's cpio archive; may be NULL). */
+	const char *const *parts;
+	size_t n_parts;
+	const void *extra;
+	size_t extra_len;
+	/* Metadata recorded besides the command line and forkbox's version. */
+	const struct fb_template_kv *meta;
+	unsigned nr_meta;
 	const char *cmdline;	/* NULL: the default (see boot_image.h) */
 	uint64_t mem_size;	/* guest RAM in bytes */
 	double ready_timeout_s; /* boot to readiness limit */
