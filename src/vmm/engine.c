@@ -156,7 +156,8 @@ static int run_in_vm(struct fb_engine *e, struct fb_vm *vm, const struct fb_exec
 	struct fb_agent_request ar = {
 	    .code = req->code,
 	    .code_len = req->code_len,
-	    .language = req->language,
+	    /* The guest checks it is the runtime it serves. */
+	    .language = fb_template_runtime(e->template),
 	    .time_limit_ms = limit,
 	    .host_timeout_ms = limit + HOST_MARGIN_MS,
 	    .output_limit = req->output_limit ? req->output_limit : e->default_output_limit,
@@ -186,9 +187,11 @@ int fb_engine_exec(struct fb_engine *engine, const struct fb_exec_request *req,
 {
 	memset(result, 0, sizeof(*result));
 	make_id(result->id);
-	if (req->language && *req->language && strcmp(req->language, "python") != 0)
-		return fb_error("unsupported language '%s' (this template runs python)",
-				req->language);
+	const char *runtime = fb_template_runtime(engine->template);
+	if (req->language && *req->language && strcmp(req->language, runtime) != 0 &&
+	    !(strcmp(runtime, "python") == 0 && strcmp(req->language, "python3") == 0))
+		return fb_error("unsupported language '%s' (this template runs %s)", req->language,
+				runtime);
 
 	double t0 = fb_clock_ms();
 	struct fb_fork_options fo = {.serial_fd = engine->serial_log_fd};

@@ -107,6 +107,8 @@ int fb_template_device(const struct fb_template *t, const char *name, const void
 		       size_t *size);
 /* Metadata value for key, or NULL. */
 const char *fb_template_meta(const struct fb_template *t, const char *key);
+/* Its "runtime" metadata: "python", "node"; "python" when absent. */
+const char *fb_template_runtime(const struct fb_template *t);
 
 /* Sections, for `forkbox template inspect`. */
 struct fb_template_section_info {
