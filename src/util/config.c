@@ -14,13 +14,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#ifndef FORKBOX_DATADIR /* set by the build from $(pkgdatadir) */
-#define FORKBOX_DATADIR "/usr/share/forkbox"
-#endif
-#ifndef FORKBOX_LOCALSTATEDIR /* set by the build from $(localstatedir) */
-#define FORKBOX_LOCALSTATEDIR "/var"
-#endif
-
 enum key_kind {
 	K_STRING,  /* char[size] */
 	K_UINT,	   /* unsigned, [min, max] */
@@ -121,10 +114,10 @@ static void set_str(char *dst, size_t size, const char *src)
 void fb_config_defaults(struct fb_config *cfg)
 {
 	memset(cfg, 0, sizeof(*cfg));
-	set_str(cfg->template_.store, FB_PATH_MAX, FORKBOX_LOCALSTATEDIR "/lib/forkbox/templates");
-	set_str(cfg->template_.kernel, FB_PATH_MAX, FORKBOX_DATADIR "/vmlinux");
-	set_str(cfg->template_.images, FB_PATH_MAX, FORKBOX_DATADIR);
-	set_str(cfg->template_.recipes, FB_PATH_MAX, FORKBOX_DATADIR "/recipes");
+	set_str(cfg->template_.store, FB_PATH_MAX, "/var/lib/forkbox/templates");
+	set_str(cfg->template_.kernel, FB_PATH_MAX, "/usr/share/forkbox/vmlinux");
+	set_str(cfg->template_.images, FB_PATH_MAX, "/usr/share/forkbox");
+	set_str(cfg->template_.recipes, FB_PATH_MAX, "/usr/share/forkbox/recipes");
 	/* The shipped recipes: python (the default language) and node. */
 	static const char *const shipped[] = {"python", "node"};
 	for (size_t i = 0; i < 2; i++) {
