@@ -1,6 +1,7 @@
 /* The guest agent's session logic on the host, no VM: the host client
  * (fb_agent_run) talks over a socketpair to `forkbox-agent --serve-fd`,
- * which runs the real worker.py under /usr/bin/python3 (with numpy). */
+ * which runs the real worker.py under /usr/bin/python3 (with numpy), and
+ * worker.js under /usr/bin/node with Node's reseed addon. */
 #include "proto/client.h"
 
 #include "util/error.h"
@@ -9,6 +10,7 @@
 #include <setjmp.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -56,19 +58,62 @@ static const char *env_or(const char *name, const char *fallback)
 	return v && *v ? v : fallback;
 }
 
+/* The recipe directories (as the guest's /etc/forkbox) of the python and
+ * node recipes' preludes, and the runtime the next session runs. */
+static char python_recipe[64], node_recipe[64];
+static const char *runtime = "python";
+
+static void write_file(const char *dir, const char *name, const char *text)
+{
+	char path[128];
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	FILE *f = fopen(path, "w");
+	assert_non_null(f);
+	fputs(text, f);
+	assert_int_equal(fclose(f), 0);
+}
+
+static void make_recipe(char *dir, const char *recipe, const char *prelude, const char *bind)
+{
+	strcpy(dir, "/tmp/forkbox-agent-test.XXXXXX");
+	assert_non_null(mkdtemp(dir));
+	write_file(dir, "recipe", recipe);
+	write_file(dir, "prelude", prelude);
+	write_file(dir, "bind", bind);
+}
+
+static void remove_recipe(const char *dir)
+{
+	static const char *const names[] = {"recipe", "prelude", "bind", "main.js"};
+	char path[128];
+	for (size_t i = 0; i < 4; i++) {
+		snprintf(path, sizeof(path), "%s/%s", dir, names[i]);
+		unlink(path);
+	}
+	rmdir(dir);
+}
+
 static pid_t spawn_agent(int fd)
 {
-	char agent[4096], worker[4096], fdnum[16];
+	char agent[4096], worker[4096], fdnum[16], addon[4096];
+	bool node = strcmp(runtime, "node") == 0;
 	snprintf(agent, sizeof(agent), "%s/guest/agent/forkbox-agent",
 		 env_or("FORKBOX_BUILDDIR", "."));
-	snprintf(worker, sizeof(worker), "%s/guest/agent/worker.py", env_or("FORKBOX_SRCDIR", "."));
+	snprintf(worker, sizeof(worker), "%s/guest/agent/worker.%s", env_or("FORKBOX_SRCDIR", "."),
+		 node ? "js" : "py");
+	snprintf(addon, sizeof(addon), "%s/guest/agent/forkbox_reseed.node",
+		 env_or("FORKBOX_BUILDDIR", "."));
 	snprintf(fdnum, sizeof(fdnum), "%d", fd);
 	pid_t pid = fork();
 	assert_true(pid >= 0);
 	if (pid == 0) {
 		fcntl(fd, F_SETFD, 0);
 		setenv("FORKBOX_TEST_SNAPSHOT_RNG", "1", 1);
-		execl(agent, agent, "--serve-fd", fdnum, "--worker", worker, (char *)NULL);
+		setenv("FORKBOX_RESEED_ADDON", addon, 1);
+		setenv("FORKBOX_MAIN_DIR", node_recipe, 1);
+		execl(agent, agent, "--serve-fd", fdnum, "--worker", worker, "--recipe",
+		      node ? node_recipe : python_recipe, "--interpreter",
+		      node ? "/usr/bin/node" : "/usr/bin/python3", (char *)NULL);
 		perror(agent);
 		_exit(127);
 	}
@@ -360,9 +405,88 @@ static void test_unsupported_language(void **state)
 	run_free(&r);
 }
 
+/* The python recipe binds numpy and np: no import needed. */
+static void test_bound_names(void **state)
+{
+	(void)state;
+	struct run r;
+	run_code(&r, "print(numpy.dot([1,2,3],[4,5,6]), np is numpy)\n");
+	assert_exit(&r, 0, 0);
+	assert_string_equal(r.cap.data[1], "32 True\n");
+	run_free(&r);
+}
+
+static void run_node(struct run *r, const char *code)
+{
+	runtime = "node";
+	run_full(r, code, strlen(code), "node", 20000, 0);
+	runtime = "python";
+}
+
+static void test_node_print(void **state)
+{
+	(void)state;
+	struct run r;
+	run_node(&r, "console.log(1+1); console.error('e', require.main === module)");
+	assert_exit(&r, 0, 0);
+	assert_string_equal(r.cap.data[1], "2\n");
+	assert_string_equal(r.cap.data[2], "e true\n");
+	run_free(&r);
+}
+
+static void test_node_throw(void **state)
+{
+	(void)state;
+	struct run r;
+	run_node(&r, "function f() { throw new Error('boom'); }\nf();\n");
+	assert_exit(&r, 1, 0);
+	assert_non_null(strstr(r.cap.data[2], "Error: boom"));
+	assert_non_null(strstr(r.cap.data[2], "at f ("));
+	assert_null(strstr(r.cap.data[2], "worker.js"));
+	run_free(&r);
+}
+
+static void test_node_exit_code(void **state)
+{
+	(void)state;
+	struct run r;
+	run_node(&r, "setTimeout(() => { console.log('late'); process.exit(7); }, 20)");
+	assert_exit(&r, 7, 0);
+	assert_string_equal(r.cap.data[1], "late\n");
+	run_free(&r);
+}
+
+/* Math.random and crypto draw from OpenSSL, which the worker reseeds. */
+static void test_node_random(void **state)
+{
+	(void)state;
+	struct run r;
+	run_node(&r, "const x = Math.random(); console.log(x >= 0 && x < 1, Math.random() !== x,"
+		     " require('crypto').randomBytes(8).length)");
+	assert_exit(&r, 0, 0);
+	assert_string_equal(r.cap.data[1], "true true 8\n");
+	run_free(&r);
+}
+
+static void test_node_time_limit(void **state)
+{
+	(void)state;
+	struct run r;
+	runtime = "node";
+	run_full(&r, "while (true) {}", 15, "node", 500, 0);
+	runtime = "python";
+	assert_int_equal(r.ret, 0);
+	assert_true(r.out.timed_out);
+	assert_int_equal(r.out.exit_code, 137);
+	run_free(&r);
+}
+
 int main(void)
 {
 	signal(SIGPIPE, SIG_IGN);
+	make_recipe(python_recipe, "name=python\nruntime=python\n",
+		    "import numpy\nimport numpy as np\n", "numpy\nnp\n");
+	make_recipe(node_recipe, "name=node\nruntime=node\n", "require('util');\n", "");
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_print),
 	    cmocka_unit_test(test_stderr_separate),
@@ -380,6 +504,15 @@ int main(void)
 	    cmocka_unit_test(test_background_child_does_not_hang),
 	    cmocka_unit_test(test_output_limit),
 	    cmocka_unit_test(test_unsupported_language),
+	    cmocka_unit_test(test_bound_names),
+	    cmocka_unit_test(test_node_print),
+	    cmocka_unit_test(test_node_throw),
+	    cmocka_unit_test(test_node_exit_code),
+	    cmocka_unit_test(test_node_random),
+	    cmocka_unit_test(test_node_time_limit),
 	};
-	return cmocka_run_group_tests(tests, NULL, NULL);
+	int failed = cmocka_run_group_tests(tests, NULL, NULL);
+	remove_recipe(python_recipe);
+	remove_recipe(node_recipe);
+	return failed;
 }
