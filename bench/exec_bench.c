@@ -3,12 +3,19 @@
  * 20 forks with distinct random state) and by `make bench`.
  *
  *   exec-bench [-n N] [-p THREADS] [-c CODE] [--expect TEXT] [--distinct]
- *              [--timeout S] TEMPLATE
+ *              [--timeout S] [--pool DEPTH] [--pool-threads N] [--ram]
+ *              [--lock] [--huge] [--no-prefetch] TEMPLATE
  *
  * Every run's stdout must equal --expect (when given); with --distinct no
  * two runs may print the same line at the same position. Prints a summary
- * (fork and fork+exec p50/p99, host RSS and PSS a live fork adds) and one
- * "FAIL ..." line per bad run; exits 0 only if every run passed. */
+ * (fork and fork+exec p50/p99, host RSS and PSS a live fork adds, each
+ * run's costs from fb_engine_finish(): guest pages touched and copied, KVM
+ * exits, vCPU time) and one "FAIL ..." line per bad run; exits 0 only if
+ * every run passed. --pool runs a pool of DEPTH ready VMs (filled before
+ * the first run); --ram holds the template memory in RAM (as forkbox-fcgi
+ * does), --lock and --huge with it; --no-prefetch leaves the working set
+ * unmapped. */
+#include "percentile.h"
 #include "rollup.h"
 #include "util/error.h"
 #include "vmm/engine.h"
@@ -19,6 +26,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #define OUT_MAX 65536
 
@@ -29,6 +37,8 @@ struct bench_opts {
 	unsigned runs, threads;
 	int distinct;
 	double timeout_s;
+	unsigned pool_depth, pool_threads;
+	struct fb_engine_options eo;
 };
 
 struct run_record {
@@ -36,6 +46,7 @@ struct run_record {
 	size_t out_len;
 	struct bench_rollup before, live;
 	struct fb_exec_result res;
+	struct fb_exec_stats stats;
 	int engine_rc;
 };
 
@@ -69,10 +80,14 @@ static void run_one(struct bench *b, struct run_record *r)
 	    .code = b->o.code, .code_len = strlen(b->o.code), .timeout_s = b->o.timeout_s};
 	struct fb_exec_callbacks cb = {.on_output = collect, .ctx = r};
 
+	struct fb_execution *held;
+
 	r->before = bench_read_rollup();
-	r->engine_rc = fb_engine_exec(b->engine, &req, &cb, &r->res);
+	r->engine_rc = fb_engine_exec(b->engine, &req, &cb, &r->res, &held);
 	if (r->engine_rc < 0)
 		snprintf(r->out, sizeof(r->out), "engine: %s", fb_error_last());
+	else
+		fb_engine_finish(b->engine, held, &r->stats);
 }
 
 static int check_run(const struct bench *b, unsigned i);
@@ -90,19 +105,6 @@ static void *worker(void *arg)
 		if (check_run(b, i))
 			atomic_fetch_add(&b->failures, 1);
 	}
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-	return (x > y) - (x < y);
-}
-
-static double percentile(double *v, unsigned n, double p)
-{
-	qsort(v, n, sizeof(*v), cmp_double);
-	unsigned i = (unsigned)(p / 100.0 * (n - 1) + 0.5);
-	return v[i < n ? i : n - 1];
 }
 
 static int check_run(const struct bench *b, unsigned i)
@@ -146,6 +148,86 @@ static int check_distinct(const struct bench *b)
 	return dup;
 }
 
+/* p50 of one field of every run's stats. */
+static double stat_p50(const struct bench *b, double (*get)(const struct fb_exec_stats *))
+{
+	double *v = calloc(b->o.runs, sizeof(double));
+	if (!v)
+		return -1;
+	for (unsigned i = 0; i < b->o.runs; i++)
+		v[i] = get(&b->recs[i].stats);
+	double p = bench_percentile(v, b->o.runs, 50);
+	free(v);
+	return p;
+}
+
+static double st_guest_pages(const struct fb_exec_stats *s)
+{
+	return (double)s->pages_guest;
+}
+static double st_copied(const struct fb_exec_stats *s)
+{
+	return (double)s->pages_copied;
+}
+static double st_shared(const struct fb_exec_stats *s)
+{
+	return (double)s->pages_shared;
+}
+static double st_guest_ms(const struct fb_exec_stats *s)
+{
+	return s->guest_ms;
+}
+static double st_halted_ms(const struct fb_exec_stats *s)
+{
+	return s->halted_ms;
+}
+static double st_vmm_ms(const struct fb_exec_stats *s)
+{
+	return s->vmm_ms;
+}
+static double st_teardown_ms(const struct fb_exec_stats *s)
+{
+	return s->teardown_ms;
+}
+static double st_exits(const struct fb_exec_stats *s)
+{
+	for (unsigned i = 0; i < s->ncounters; i++)
+		if (strcmp(s->counters[i].name, "exits") == 0)
+			return (double)s->counters[i].value;
+	return (double)s->vmm_exits;
+}
+
+static void print_costs(const struct bench *b)
+{
+	const struct fb_exec_stats *s0 = &b->recs[0].stats;
+	printf("pages_p50 guest_touched %.0f copied %.0f host_shared %.0f\n",
+	       stat_p50(b, st_guest_pages), stat_p50(b, st_copied), stat_p50(b, st_shared));
+	printf("vcpu_ms_p50 guest %.3f halted %.3f vmm %.3f exits %.0f teardown_ms_p50 %.3f\n",
+	       stat_p50(b, st_guest_ms), stat_p50(b, st_halted_ms), stat_p50(b, st_vmm_ms),
+	       stat_p50(b, st_exits), stat_p50(b, st_teardown_ms));
+	if (!s0->kvm_stats)
+		printf("kvm_counters none: %s\n", s0->kvm_stats_note);
+}
+
+static void print_engine(struct bench *b)
+{
+	struct fb_engine_info info;
+	fb_engine_info(b->engine, &info);
+	printf("engine memory_in_ram %d resident_kb %llu huge_kb %llu locked %d "
+	       "working_set_pages %llu prefetch %d (%s)\n",
+	       info.memory_in_ram, (unsigned long long)(info.resident_bytes >> 10),
+	       (unsigned long long)(info.huge_bytes >> 10), info.locked,
+	       (unsigned long long)info.working_set_pages, info.prefetch, info.prefetch_method);
+	if (info.pool)
+		printf("pool depth %u threads %u hits %llu misses %llu built %llu "
+		       "build_failures %llu\n",
+		       info.pool_counts.depth, info.pool_counts.threads,
+		       (unsigned long long)info.pool_counts.hits,
+		       (unsigned long long)info.pool_counts.misses,
+		       (unsigned long long)info.pool_counts.built,
+		       (unsigned long long)info.pool_counts.build_failures);
+}
+
 static void print_summary(const struct bench *b)
 {
 	unsigned n = b->o.runs;
@@ -164,12 +246,15 @@ static void print_summary(const struct bench *b)
 		anon[i] = (double)(r->live.anon_kb - r->before.anon_kb);
 	}
 	printf("runs %u threads %u\n", n, b->o.threads);
-	printf("fork_ms p50 %.3f p99 %.3f\n", percentile(fork, n, 50), percentile(fork, n, 99));
-	printf("fork_exec_ms p50 %.3f p99 %.3f\n", percentile(total, n, 50),
-	       percentile(total, n, 99));
+	printf("fork_ms p50 %.3f p99 %.3f\n", bench_percentile(fork, n, 50),
+	       bench_percentile(fork, n, 99));
+	printf("fork_exec_ms p50 %.3f p99 %.3f\n", bench_percentile(total, n, 50),
+	       bench_percentile(total, n, 99));
 	if (b->o.threads == 1)
 		printf("fork_rss_kb p50 %.0f fork_pss_kb p50 %.0f fork_private_kb p50 %.0f\n",
-		       percentile(rss, n, 50), percentile(pss, n, 50), percentile(anon, n, 50));
+		       bench_percentile(rss, n, 50), bench_percentile(pss, n, 50),
+		       bench_percentile(anon, n, 50));
+	print_costs(b);
 out:
 	free(fork);
 	free(total);
@@ -183,8 +268,19 @@ static int parse_opts(int argc, char **argv, struct bench_opts *o)
 	static const struct option lo[] = {{"expect", required_argument, NULL, 'e'},
 					   {"distinct", no_argument, NULL, 'd'},
 					   {"timeout", required_argument, NULL, 't'},
+					   {"pool", required_argument, NULL, 'P'},
+					   {"pool-threads", required_argument, NULL, 'T'},
+					   {"ram", no_argument, NULL, 'r'},
+					   {"lock", no_argument, NULL, 'l'},
+					   {"huge", no_argument, NULL, 'h'},
+					   {"no-prefetch", no_argument, NULL, 'N'},
 					   {NULL, 0, NULL, 0}};
-	*o = (struct bench_opts){.code = "print(1+1)", .runs = 10, .threads = 1, .timeout_s = 60};
+	*o = (struct bench_opts){.code = "print(1+1)",
+				 .runs = 10,
+				 .threads = 1,
+				 .timeout_s = 60,
+				 .pool_threads = 2,
+				 .eo = {.serial_log_fd = -1, .prefetch = true}};
 	int c;
 
 	while ((c = getopt_long(argc, argv, "n:p:c:e:dt:", lo, NULL)) != -1) {
@@ -207,6 +303,24 @@ static int parse_opts(int argc, char **argv, struct bench_opts *o)
 		case 't':
 			o->timeout_s = strtod(optarg, NULL);
 			break;
+		case 'P':
+			o->pool_depth = (unsigned)strtoul(optarg, NULL, 10);
+			break;
+		case 'T':
+			o->pool_threads = (unsigned)strtoul(optarg, NULL, 10);
+			break;
+		case 'r':
+			o->eo.memory_in_ram = true;
+			break;
+		case 'l':
+			o->eo.lock_memory = true;
+			break;
+		case 'h':
+			o->eo.huge_pages = true;
+			break;
+		case 'N':
+			o->eo.prefetch = false;
+			break;
 		default:
 			return -1;
 		}
@@ -215,7 +329,35 @@ static int parse_opts(int argc, char **argv, struct bench_opts *o)
 	    o->threads > 256)
 		return -1;
 	o->template_path = argv[optind];
+	o->eo.template_path = o->template_path;
 	return 0;
+}
+
+/* Starts the pool and waits (up to a minute) until it is full, so the
+ * runs measure taking ready VMs. */
+static int start_pool(struct bench *b)
+{
+	struct fb_engine_pool_options po = {.depth = b->o.pool_depth, .threads = b->o.pool_threads};
+	if (!po.depth)
+		return 0;
+	struct bench_rollup m0 = bench_read_rollup();
+	if (fb_engine_pool_start(b->engine, &po) < 0)
+		return -1;
+	struct fb_engine_pool_counts c;
+	for (int waited = 0; waited < 60000; waited += 10) {
+		if (fb_engine_pool_counts(b->engine, &c) && c.ready >= po.depth) {
+			/* What each ready VM costs before anything runs in it. */
+			struct bench_rollup m1 = bench_read_rollup();
+			printf("idle_fork_kb pss %ld private %ld rss %ld\n",
+			       (m1.pss_kb - m0.pss_kb) / (long)po.depth,
+			       (m1.anon_kb - m0.anon_kb) / (long)po.depth,
+			       (m1.rss_kb - m0.rss_kb) / (long)po.depth);
+			return 0;
+		}
+		struct timespec ts = {0, 10000000};
+		nanosleep(&ts, NULL);
+	}
+	return fb_error("the pool did not fill in 60 s");
 }
 
 int main(int argc, char **argv)
@@ -224,14 +366,18 @@ int main(int argc, char **argv)
 
 	if (parse_opts(argc, argv, &b.o) < 0) {
 		fprintf(stderr, "usage: exec-bench [-n N] [-p THREADS] [-c CODE] [--expect TEXT] "
-				"[--distinct] [--timeout S] TEMPLATE\n");
+				"[--distinct] [--timeout S] [--pool DEPTH] [--pool-threads N] "
+				"[--ram] [--lock] [--huge] [--no-prefetch] TEMPLATE\n");
 		return 2;
 	}
-	struct fb_engine_options eo = {.template_path = b.o.template_path, .serial_log_fd = -1};
-	b.engine = fb_engine_open(&eo);
+	b.engine = fb_engine_open(&b.o.eo);
 	b.recs = calloc(b.o.runs, sizeof(*b.recs));
-	if (!b.engine || !b.recs) {
-		fprintf(stderr, "exec-bench: %s\n", b.engine ? "out of memory" : fb_error_last());
+	if (!b.recs) {
+		fprintf(stderr, "exec-bench: out of memory\n");
+		return 1;
+	}
+	if (!b.engine || start_pool(&b) < 0) {
+		fprintf(stderr, "exec-bench: %s\n", fb_error_last());
 		return 1;
 	}
 	pthread_t th[256];
@@ -251,6 +397,7 @@ int main(int argc, char **argv)
 	if (b.o.distinct)
 		failed |= check_distinct(&b);
 	print_summary(&b);
+	print_engine(&b);
 	printf("%s: %u runs\n", failed ? "FAILED" : "passed", b.o.runs);
 	fb_engine_close(b.engine);
 	free(b.recs);

@@ -194,9 +194,15 @@ int main(int argc, char **argv)
 		kill(worker.pid, SIGKILL);
 		waitpid(worker.pid, NULL, 0);
 		return 0;
-	case MODE_SERVE_FD:
+	case MODE_SERVE_FD: {
 		agent_log("ready");
-		return serve_connection(opts.serve_fd, &worker, false) < 0 ? 1 : 0;
+		int rc = serve_connection(opts.serve_fd, &worker, false) < 0 ? 1 : 0;
+		/* A worker that reported its exit waits, stopped, to be discarded
+		 * with its VM; here nothing discards it. */
+		kill(-worker.pid, SIGKILL);
+		waitpid(worker.pid, NULL, 0);
+		return rc;
+	}
 	case MODE_GUEST:
 		serve_guest(&worker);
 	}

@@ -34,7 +34,8 @@ struct pump {
 	const struct pump_job *job;
 	uint8_t *queue; /* frames waiting for the host: [head, tail) */
 	size_t head, tail;
-	int pipes[2]; /* stdout, stderr read ends; -1 once at EOF */
+	int pipes[2];  /* stdout, stderr read ends; -1 once at EOF */
+	int status_fd; /* the worker's "exit N" report; -1 once read or closed */
 	bool reaped, timed_out, exit_queued;
 	int status;
 	int64_t reaped_ns, stragglers_killed_ns;
@@ -130,6 +131,29 @@ static void queue_exit(struct pump *p)
 	p->exit_queued = true;
 }
 
+/* The worker's report "exit N\n" on the status pipe counts as its exit: it
+ * stops after sending it instead of tearing down its address space on the
+ * request's path (worker.py leave()). Anything else on the pipe is
+ * ignored; the worker is then reaped as usual. */
+static void read_report(struct pump *p)
+{
+	char line[16];
+	ssize_t n = read(p->status_fd, line, sizeof(line) - 1);
+	if (n < 0 && (errno == EAGAIN || errno == EINTR))
+		return;
+	p->status_fd = -1; /* one report; EOF or an error ends it too */
+	if (n <= 0 || p->reaped)
+		return;
+	line[n] = '\0';
+	char *end;
+	long code = strncmp(line, "exit ", 5) == 0 ? strtol(line + 5, &end, 10) : -1;
+	if (code < 0 || code > 255 || strcmp(end, "\n") != 0)
+		return;
+	p->status = (int)code << 8; /* as waitpid() reports an exit */
+	p->reaped = true;
+	p->reaped_ns = fb_clock_ns();
+}
+
 /* Time limit, reaping and leftover processes; returns the poll timeout. */
 static int advance_state(struct pump *p)
 {
@@ -190,16 +214,19 @@ static int pump_step(struct pump *p)
 	if (p->exit_queued && p->head == p->tail)
 		return 1;
 	bool room = queue_room(p) >= FB_FRAME_HEADER_SIZE + 4096;
-	struct pollfd pfds[4] = {
+	struct pollfd pfds[5] = {
 	    {.fd = p->conn, .events = POLLIN | (p->head < p->tail ? POLLOUT : 0)},
 	    {.fd = children_fd(), .events = POLLIN},
 	    {.fd = room ? p->pipes[0] : -1, .events = POLLIN},
 	    {.fd = room ? p->pipes[1] : -1, .events = POLLIN},
+	    {.fd = p->status_fd, .events = POLLIN},
 	};
-	if (poll(pfds, 4, timeout) < 0)
+	if (poll(pfds, 5, timeout) < 0)
 		return errno == EINTR ? 0 : fb_error_errno("poll (job)");
 	if (check_host(p, pfds[0].revents) < 0)
 		return -1;
+	if (pfds[4].revents)
+		read_report(p);
 	for (int i = 0; i < 2; i++) {
 		if (pfds[2 + i].revents && read_pipe(p, i) < 0)
 			return -1;
@@ -214,6 +241,7 @@ int pump_run(int conn, struct agent_worker *w, const struct pump_job *job)
 	struct pump p = {.conn = conn, .w = w, .job = job};
 	p.pipes[0] = w->stdout_fd;
 	p.pipes[1] = w->stderr_fd;
+	p.status_fd = w->status_fd;
 	p.queue = malloc(QUEUE_CAP);
 	if (!p.queue)
 		return fb_error_errno("allocate output queue");

@@ -12,12 +12,15 @@ entropy drawn by the agent after it reseeded the kernel RNG), the code.
 Fds 5 and 6 are the write ends of the pipes that become stdout and stderr.
 """
 
+import gc
 import os
+import signal
 import sys
 import time
 
 _started = time.monotonic()
 
+import atexit
 import builtins
 import io
 import linecache
@@ -108,8 +111,10 @@ def redirect_stdio():
     os.close(null)
     os.dup2(STDOUT_FD, 1)
     os.dup2(STDERR_FD, 2)
-    for fd in (STDOUT_FD, STDERR_FD, JOB_FD, STATUS_FD):
+    for fd in (STDOUT_FD, STDERR_FD, JOB_FD):
         os.close(fd)
+    # Kept for the exit report (leave()); programs the code runs do not get it.
+    os.set_inheritable(STATUS_FD, False)
     # Unbuffered text streams like `python3 -u`, so output reaches the agent
     # as it is written and nothing is lost on os._exit().
     sys.stdin = sys.__stdin__ = io.TextIOWrapper(
@@ -134,28 +139,132 @@ def fresh_main(bound):
     return main.__dict__
 
 
+def system_exit_status(exc):
+    """The exit status for SystemExit, by the interpreter's own rules
+    (Python/pythonrun.c): None is 0, an int is taken as the C exit() would
+    take it, anything else is printed on stderr and gives 1."""
+    code = exc.code
+    if code is None:
+        return 0
+    if isinstance(code, int):
+        return code & 0xFF if -(2**63) <= code < 2**63 else 0xFF
+    try:
+        sys.stderr.write(str(code) + "\n")
+    except Exception:
+        pass
+    return 1
+
+
+def report_exception(exc):
+    """An uncaught exception's traceback, as the interpreter prints it."""
+    # Hide this module's own frame, as the interpreter would.
+    tb = exc.__traceback__
+    exc = exc.with_traceback(tb.tb_next if tb is not None else None)
+    if sys.excepthook is sys.__excepthook__:
+        # The traceback module reads source lines through linecache
+        # (the code has no file); the built-in hook would not.
+        traceback.print_exception(exc)
+    else:
+        sys.excepthook(type(exc), exc, exc.__traceback__)
+
+
 def run(code, bound):
-    """Run the user code like `python3 main.py`: uncaught exceptions print a
-    traceback and exit 1; SystemExit propagates to the interpreter, which
-    applies Python's own sys.exit() rules."""
+    """Run the user code like `python3 main.py`; returns the exit status:
+    0 on completion, 1 after an uncaught exception (traceback on stderr),
+    sys.exit()'s status otherwise."""
     text = code.decode("utf-8", errors="surrogateescape")
     linecache.cache[SOURCE_NAME] = (len(text), None, text.splitlines(True), SOURCE_NAME)
     scope = fresh_main(bound)
     try:
         exec(compile(code, SOURCE_NAME, "exec", dont_inherit=True), scope)
-    except SystemExit:
-        raise
+    except SystemExit as exc:
+        return system_exit_status(exc)
     except BaseException as exc:
-        # Hide this function's own frame, as the interpreter would.
-        tb = exc.__traceback__
-        exc = exc.with_traceback(tb.tb_next if tb is not None else None)
-        if sys.excepthook is sys.__excepthook__:
-            # The traceback module reads source lines through linecache
-            # (the code has no file); the built-in hook would not.
-            traceback.print_exception(exc)
-        else:
-            sys.excepthook(type(exc), exc, exc.__traceback__)
-        sys.exit(1)
+        report_exception(exc)
+        return 1
+    return 0
+
+
+def flush_std_files():
+    """sys.stdout then sys.stderr, as the interpreter flushes them at exit;
+    False (exit status 120, as in Python) when one could not be flushed."""
+    ok = True
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            if stream is not None and not stream.closed:
+                stream.flush()
+        except Exception as exc:
+            ok = False
+            if stream is sys.stdout:
+                print_unraisable(stream, exc)
+    return ok
+
+
+def print_unraisable(obj, exc):
+    """As the interpreter reports an error it cannot raise (without this
+    module's frames)."""
+    try:
+        sys.stderr.write("Exception ignored in: %r\n" % (obj,))
+        traceback.print_exception(type(exc), exc, None)
+    except Exception:
+        pass
+
+
+def flush_user_files():
+    """Files the user code opened for writing and left unflushed (say
+    os.fdopen(1, "w")) would be flushed when the interpreter tore them
+    down. The snapshot's own objects are frozen (gc.freeze), so this walks
+    only objects made by the user code."""
+    writers = (io.TextIOWrapper, io.BufferedWriter, io.BufferedRandom)
+    found = [o for o in gc.get_objects() if isinstance(o, writers)]
+    # Text layers first: they push their pending text into the buffers below.
+    found.sort(key=lambda o: not isinstance(o, io.TextIOWrapper))
+    for f in found:
+        try:
+            if not f.closed:
+                f.flush()
+        except Exception:
+            pass
+
+
+_exit_status = 0
+_worker_pid = os.getpid()
+
+
+def report_and_stop(status):
+    """Tell the agent the exit status ("exit N" on the status pipe), stdin,
+    stdout and stderr closed first so it sees the end of the output, and
+    stop: the VM is discarded once the agent has passed the status on.
+    Really exiting would first tear down this process's address space
+    (Python, numpy, every mapped page) on the request's path. Processes
+    forked by the code just exit."""
+    if os.getpid() != _worker_pid:
+        os._exit(status)
+    for fd in (0, 1, 2):
+        try:
+            os.close(fd)
+        except OSError:
+            pass
+    try:
+        os.write(STATUS_FD, b"exit %d\n" % status)
+    except OSError:
+        os._exit(status)
+    os.kill(os.getpid(), signal.SIGSTOP)
+    os._exit(status)
+
+
+def leave():
+    """The last atexit handler (registered before any other): the
+    interpreter has joined non-daemon threads and run every other handler,
+    as at any exit; flush buffered output and end here, instead of
+    finalizing the interpreter, which would free every module and object
+    one by one (copying most of the template's pages) in a VM that is about
+    to be destroyed."""
+    status = _exit_status
+    if not flush_std_files():
+        status = 120
+    flush_user_files()
+    report_and_stop(status)
 
 
 def main():
@@ -166,6 +275,12 @@ def main():
         random.seed(0)
         if "numpy" in sys.modules:
             sys.modules["numpy"].random.seed(0)
+    atexit.register(leave)
+    # Everything imported so far lives as long as the VM: the collector
+    # never needs to scan it again, so a fork's collections touch (and
+    # copy) only the user code's objects.
+    gc.collect()
+    gc.freeze()
     os.write(STATUS_FD, b"ready\n")
     seed, code = read_job()
     reseed(seed)
@@ -174,7 +289,9 @@ def main():
         os.chdir("/tmp")
     except OSError:
         pass
-    run(code, bound)
+    global _exit_status
+    _exit_status = run(code, bound)
+    sys.exit(_exit_status)
 
 
 if __name__ == "__main__":

@@ -1,6 +1,7 @@
 /* `forkbox run`: fork one VM from a template, run code in it, stream its
  * output to ours and exit with its exit status. */
 #include "cli/commands.h"
+#include "cli/run_stats.h"
 #include "cli/template_setup.h"
 #include "util/error.h"
 #include "util/utf8.h"
@@ -25,6 +26,7 @@ struct run_args {
 	double timeout_s;
 	int json;
 	int console;
+	int stats;
 	const char *code_arg; /* -c CODE */
 	const char *file;     /* FILE or "-" */
 };
@@ -63,16 +65,20 @@ static int resolve_template(struct run_args *a)
 
 static int parse_args(int argc, char **argv, struct run_args *a)
 {
-	static const struct option opts[] = {
-	    {"template", required_argument, NULL, 'T'}, {"timeout", required_argument, NULL, 't'},
-	    {"json", no_argument, NULL, 'j'},		{"console", no_argument, NULL, 'C'},
-	    {"code", required_argument, NULL, 'c'},	{"language", required_argument, NULL, 'l'},
-	    {"config", required_argument, NULL, 'F'},	{NULL, 0, NULL, 0}};
+	static const struct option opts[] = {{"template", required_argument, NULL, 'T'},
+					     {"timeout", required_argument, NULL, 't'},
+					     {"json", no_argument, NULL, 'j'},
+					     {"console", no_argument, NULL, 'C'},
+					     {"code", required_argument, NULL, 'c'},
+					     {"language", required_argument, NULL, 'l'},
+					     {"config", required_argument, NULL, 'F'},
+					     {"stats", no_argument, NULL, 's'},
+					     {NULL, 0, NULL, 0}};
 	*a = (struct run_args){.language = "python", .timeout_s = 30};
 	int c;
 
 	optind = 1;
-	while ((c = getopt_long(argc, argv, "+T:t:jCc:l:", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "+T:t:jCc:l:s", opts, NULL)) != -1) {
 		char *end = NULL;
 		switch (c) {
 		case 'T':
@@ -97,6 +103,9 @@ static int parse_args(int argc, char **argv, struct run_args *a)
 			break;
 		case 'C':
 			a->console = 1;
+			break;
+		case 's':
+			a->stats = 1;
 			break;
 		case 'c':
 			a->code_arg = optarg;
@@ -223,7 +232,8 @@ static json_t *text_json(const char *buf, size_t len)
 	return s ? s : json_string("");
 }
 
-static void print_json(const struct fb_exec_result *r, const struct capture *c)
+static void print_json(const struct fb_exec_result *r, const struct capture *c,
+		       const struct fb_exec_stats *st)
 {
 	json_t *o = json_object();
 
@@ -236,6 +246,8 @@ static void print_json(const struct fb_exec_result *r, const struct capture *c)
 	json_object_set_new(o, "total_time_ms", json_real(r->total_time_ms));
 	json_object_set_new(o, "timed_out", json_boolean(r->timed_out));
 	json_object_set_new(o, "truncated", json_boolean(r->truncated));
+	if (st)
+		json_object_set_new(o, "stats", fb_run_stats_json(st));
 	json_dumpf(o, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(6));
 	fputc('\n', stdout);
 	json_decref(o);
@@ -268,7 +280,8 @@ static int run_main(int argc, char **argv)
 		return RUN_EXIT_ENGINE;
 	}
 	struct fb_engine_options eo = {.template_path = a.template_path,
-				       .serial_log_fd = a.console ? STDERR_FILENO : -1};
+				       .serial_log_fd = a.console ? STDERR_FILENO : -1,
+				       .prefetch = true};
 	struct fb_engine *e = fb_engine_open(&eo);
 	if (!e) {
 		fprintf(stderr, "forkbox run: %s\n", fb_error_last());
@@ -281,13 +294,18 @@ static int run_main(int argc, char **argv)
 	struct fb_exec_callbacks cb = {.on_output = a.json ? capture_output : stream_output,
 				       .ctx = &cap};
 	struct fb_exec_result res;
-	rc = fb_engine_exec(e, &req, &cb, &res);
+	struct fb_execution *held;
+	struct fb_exec_stats st;
+	rc = fb_engine_exec(e, &req, &cb, &res, &held);
 	if (rc < 0) {
 		fprintf(stderr, "forkbox run: %s\n", fb_error_last());
 		rc = RUN_EXIT_ENGINE;
 	} else {
+		fb_engine_finish(e, held, a.stats ? &st : NULL);
 		if (a.json)
-			print_json(&res, &cap);
+			print_json(&res, &cap, a.stats ? &st : NULL);
+		else if (a.stats)
+			fb_run_stats_print(stderr, &st);
 		if (res.timed_out)
 			fprintf(stderr, "forkbox run: timed out after %g s\n", a.timeout_s);
 		rc = res.exit_code;
@@ -307,7 +325,7 @@ const struct fb_command fb_cmd_run = {
 	    "\n"
 	    "SYNOPSIS\n"
 	    "    forkbox run [--language LANG | --template NAME|FILE] [--config FILE]\n"
-	    "                [--timeout S] [--json] [--console] (-c CODE | FILE | -)\n"
+	    "                [--timeout S] [--json] [--console] [--stats] (-c CODE | FILE | -)\n"
 	    "\n"
 	    "DESCRIPTION\n"
 	    "    Forks one copy-on-write VM from the template, sends it fresh entropy,\n"
@@ -328,6 +346,13 @@ const struct fb_command fb_cmd_run = {
 	    "                         stdout, stderr, exit_code, fork_time_ms,\n"
 	    "                         exec_time_ms, total_time_ms, timed_out, truncated\n"
 	    "    -C, --console        copy the forked guest's serial console to stderr\n"
+	    "    -s, --stats          after the run, print what it cost on stderr (with\n"
+	    "                         --json: a \"stats\" object): spawn, exec and\n"
+	    "                         teardown times; vCPU time in the guest, halted and\n"
+	    "                         in the VMM; guest pages KVM mapped (touched) and\n"
+	    "                         host pages shared or copied; KVM exits by reason\n"
+	    "                         and fault counters (KVM_GET_STATS_FD; where the\n"
+	    "                         kernel lacks it, the reason is printed instead)\n"
 	    "    -c, --code CODE      the code to run; or give FILE, or - for stdin\n"
 	    "\n"
 	    "EXIT STATUS\n"

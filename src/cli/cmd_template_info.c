@@ -17,6 +17,7 @@
 #include "vmm/snapshot/cpuid.h"
 #include "vmm/snapshot/template_file.h"
 #include "vmm/template_store.h"
+#include "vmm/working_set.h"
 
 /* This host's normalized CPUID fingerprint; -1 (message set) without KVM. */
 static int host_fingerprint(uint64_t *fp)
@@ -97,6 +98,15 @@ static void print_summary(const struct fb_template *t)
 	printf("non-zero pages:   %llu of %llu (%.1f MiB)\n", (unsigned long long)nonzero,
 	       (unsigned long long)(fb_template_mem_size(t) / FB_TEMPLATE_PAGE_SIZE),
 	       nonzero * (double)FB_TEMPLATE_PAGE_SIZE / (1 << 20));
+	struct fb_working_set wset = {fb_template_wset(t),
+				      fb_template_mem_size(t) / FB_TEMPLATE_PAGE_SIZE};
+	uint64_t ws = wset.bits ? fb_working_set_count(&wset) : 0;
+	if (wset.bits)
+		printf(
+		    "working set:      %llu pages (%.1f MiB), mapped into forks before they run\n",
+		    (unsigned long long)ws, ws * (double)FB_TEMPLATE_PAGE_SIZE / (1 << 20));
+	else
+		printf("working set:      none recorded\n");
 	printf("vCPUs:            %u\n", fb_template_nr_vcpus(t));
 	printf("VM devices:       %s%s\n", vm->flags & FB_VM_HAS_IRQCHIP ? "PIC+IOAPIC " : "",
 	       vm->flags & FB_VM_HAS_PIT ? "PIT" : "");
@@ -339,6 +349,7 @@ const struct fb_command fb_cmd_template = {
 	    "    forkbox template list    [-c FILE] [--store DIR]\n"
 	    "    forkbox template build   [-c FILE] [--store DIR] [--if-stale] [NAME...]\n"
 	    "                             [--timeout S] [--console] [--cmdline STR]\n"
+	    "                             [--no-working-set]\n"
 	    "                             [-o FILE [--kernel VMLINUX] [--initramfs FILE]]\n"
 	    "    forkbox template verify  [-c FILE] [--store DIR] NAME|FILE...\n"
 	    "    forkbox template rm      [-c FILE] [--store DIR] NAME|FILE...\n"
@@ -365,7 +376,11 @@ const struct fb_command fb_cmd_template = {
 	    "    atomically; a running forkbox-fcgi picks it up on SIGHUP. A recipe's\n"
 	    "    root filesystem missing from template.images is built first (root and\n"
 	    "    the Debian mirror needed). --if-stale builds only templates that are\n"
-	    "    missing, stale or for another CPU. -o FILE writes one template to FILE\n"
+	    "    missing, stale or for another CPU. After the snapshot it records the\n"
+	    "    working set: the recipe's typical requests (working_set) run in forks\n"
+	    "    of the new template, and the guest pages they used are stored in it;\n"
+	    "    forks map them before they run (template.prefetch); --no-working-set\n"
+	    "    skips this. -o FILE writes one template to FILE\n"
 	    "    instead of the store; --kernel and --initramfs then replace the guest\n"
 	    "    image (experts, tests).\n"
 	    "\n"

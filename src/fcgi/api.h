@@ -23,10 +23,22 @@ struct fb_api {
 	struct fb_scoreboard *sb;	/* NULL in CGI mode */
 	int slot;			/* this worker's scoreboard slot, -1 if none */
 	struct fb_capacity *capacity;	/* NULL = no pool-wide VM limit */
+	/* Executions of the current request whose VMs still exist: finished
+	 * by fb_api_after_response() once the response is out. */
+	struct fb_execution **pending;
+	size_t n_pending, cap_pending;
+	struct fb_engine_pool_counts pool_seen; /* last counts added to metrics */
 };
 
 /* Serve one request. Returns the HTTP status sent (for the access count). */
 int fb_api_handle(struct fb_api *api, struct fb_conn *conn);
+
+/* Call once the response is complete and sent: the request's VMs go to
+ * teardown (the VM pool's threads, or here without a pool), their costs
+ * and this worker's pool counters to the metrics. */
+void fb_api_after_response(struct fb_api *api);
+/* Frees what fb_api_after_response() keeps between requests. */
+void fb_api_cleanup(struct fb_api *api);
 
 /* Endpoint handlers (exec.c, health.c); each returns the status sent. */
 int fb_api_exec(struct fb_api *api, struct fb_conn *conn, const struct fb_request *req,

@@ -80,11 +80,32 @@ static void collector_free(struct collector *c)
 	free(c->out.data[2]);
 }
 
+/* Keeps an execution for fb_api_after_response(); without room for it,
+ * finishes it now. */
+static void keep_pending(struct fb_api *api, struct fb_execution *x)
+{
+	if (!x)
+		return;
+	if (api->n_pending == api->cap_pending) {
+		size_t cap = api->cap_pending ? api->cap_pending * 2 : 4;
+		struct fb_execution **grown = realloc(api->pending, cap * sizeof(*grown));
+		if (!grown) {
+			fb_engine_finish(api->engine, x, NULL);
+			return;
+		}
+		api->pending = grown;
+		api->cap_pending = cap;
+	}
+	api->pending[api->n_pending++] = x;
+}
+
 /* One execution with a VM slot already held; 0 or -1 with fb_error_last().
  * A failure is logged with its reason (a guest that broke the protocol or
- * its devices ends its own VM, never the worker). */
+ * its devices ends its own VM, never the worker). *held: the execution,
+ * its VM kept until after the response. */
 static int run(struct fb_api *api, struct fb_conn *conn, const struct fb_exec_spec *spec,
-	       const struct fb_exec_callbacks *cb, struct fb_exec_result *res)
+	       const struct fb_exec_callbacks *cb, struct fb_exec_result *res,
+	       struct fb_execution **held)
 {
 	struct fb_exec_request er = {
 	    .code = spec->code,
@@ -95,13 +116,12 @@ static int run(struct fb_api *api, struct fb_conn *conn, const struct fb_exec_sp
 	};
 
 	memset(res, 0, sizeof(*res));
-	if (fb_engine_exec(api->engine, &er, cb, res)) {
+	if (fb_engine_exec(api->engine, &er, cb, res, held)) {
 		if (fb_conn_gone(conn)) {
 			fb_log(FB_LOG_INFO, "execution %s abandoned, client gone: %s", res->id,
 			       fb_error_last());
 			return -1;
 		}
-		fb_log(FB_LOG_ERROR, "execution %s failed: %s", res->id, fb_error_last());
 		fb_metrics_count_error(api->metrics);
 		fb_log(FB_LOG_ERROR, "execution %s failed: %s", res->id, fb_error_last());
 		return -1;
@@ -112,7 +132,7 @@ static int run(struct fb_api *api, struct fb_conn *conn, const struct fb_exec_sp
 
 /* Run spec into a JSON result ({"error"} on engine failure). */
 static json_t *run_to_json(struct fb_api *api, struct fb_conn *conn,
-			   const struct fb_exec_spec *spec, int *failed)
+			   const struct fb_exec_spec *spec, int *failed, struct fb_execution **held)
 {
 	struct collector c = {.limit = api->cfg->limits.max_output_bytes, .conn = conn};
 	struct fb_exec_callbacks cb = {
@@ -120,7 +140,7 @@ static json_t *run_to_json(struct fb_api *api, struct fb_conn *conn,
 	struct fb_exec_result res;
 	json_t *j;
 
-	*failed = run(api, conn, spec, &cb, &res);
+	*failed = run(api, conn, spec, &cb, &res, held);
 	if (!*failed && c.oom)
 		*failed = fb_error("out of memory keeping the output");
 	if (*failed) {
@@ -153,11 +173,13 @@ static int exec_streaming(struct fb_api *api, struct fb_conn *conn, const struct
 	struct fb_exec_callbacks cb = {
 	    .on_output = sse_output, .cancelled = sse_client_gone, .ctx = &sse};
 	struct fb_exec_result res;
+	struct fb_execution *held = NULL;
 
 	fb_sse_init(&sse, conn);
 	if (fb_sse_start(&sse))
 		return fb_conn_gone(conn) ? CLIENT_GONE : 200;
-	int failed = run(api, conn, spec, &cb, &res);
+	int failed = run(api, conn, spec, &cb, &res, &held);
+	keep_pending(api, held);
 	if (failed && (sse.failed || fb_conn_gone(conn)))
 		return CLIENT_GONE;
 	fb_sse_finish_output(&sse);
@@ -192,7 +214,9 @@ int fb_api_exec(struct fb_api *api, struct fb_conn *conn, const struct fb_reques
 		status = exec_streaming(api, conn, &spec);
 	} else {
 		int failed;
-		json_t *j = run_to_json(api, conn, &spec, &failed);
+		struct fb_execution *held = NULL;
+		json_t *j = run_to_json(api, conn, &spec, &failed, &held);
+		keep_pending(api, held);
 		status = failed ? 503 : 200;
 		if (failed && fb_conn_gone(conn))
 			status = CLIENT_GONE; /* nobody to answer */
@@ -211,6 +235,7 @@ struct batch {
 	struct fb_conn *conn;
 	const struct fb_exec_spec *specs;
 	json_t **results;
+	struct fb_execution **held; /* per item, kept after the response */
 	size_t count;
 	atomic_size_t next;
 	atomic_bool abandoned; /* the client went away: start nothing more */
@@ -224,7 +249,7 @@ static void run_batch_items(struct batch *b)
 		int failed;
 		if (atomic_load(&b->abandoned))
 			break;
-		b->results[i] = run_to_json(b->api, b->conn, &b->specs[i], &failed);
+		b->results[i] = run_to_json(b->api, b->conn, &b->specs[i], &failed, &b->held[i]);
 		if (failed && fb_conn_gone(b->conn))
 			atomic_store(&b->abandoned, true);
 	}
@@ -264,9 +289,11 @@ static json_t *run_batch(struct fb_api *api, struct fb_conn *conn, const struct 
 	json_t *arr = json_array();
 
 	b.results = calloc(count, sizeof(*b.results));
-	if (!tids || !arr || !b.results) {
+	b.held = calloc(count, sizeof(*b.held));
+	if (!tids || !arr || !b.results || !b.held) {
 		free(tids);
 		free(b.results);
+		free(b.held);
 		json_decref(arr);
 		return NULL;
 	}
@@ -275,11 +302,14 @@ static json_t *run_batch(struct fb_api *api, struct fb_conn *conn, const struct 
 	for (size_t i = 0; i < helpers; i++)
 		pthread_join(tids[i], NULL);
 	*abandoned = atomic_load(&b.abandoned);
-	for (size_t i = 0; i < count; i++)
+	for (size_t i = 0; i < count; i++) {
 		json_array_append_new(arr, b.results[i] ? b.results[i]
 							: fb_api_error_json("out of memory"));
+		keep_pending(api, b.held[i]);
+	}
 	free(tids);
 	free(b.results);
+	free(b.held);
 	return json_pack("{s:o}", "results", arr);
 }
 
@@ -306,4 +336,41 @@ int fb_api_batch(struct fb_api *api, struct fb_conn *conn, const char *body, siz
 	json_decref(j);
 	fb_exec_specs_free(specs, count);
 	return status;
+}
+
+/* Adds what this worker's pool did since the last call to the metrics. */
+static void note_pool(struct fb_api *api)
+{
+	struct fb_engine_pool_counts now, *seen = &api->pool_seen;
+	if (!fb_engine_pool_counts(api->engine, &now))
+		return;
+	struct fb_vm_pool_totals *t = &api->metrics->vm_pool;
+	atomic_fetch_add(&t->built, now.built - seen->built);
+	atomic_fetch_add(&t->build_failures, now.build_failures - seen->build_failures);
+	atomic_fetch_add(&t->destroyed, now.destroyed - seen->destroyed);
+	double ms = now.destroy_ms_total - seen->destroy_ms_total;
+	if (ms > 0)
+		atomic_fetch_add(&t->destroy_us, (uint64_t)(ms * 1000));
+	*seen = now;
+	if (api->sb && api->slot >= 0)
+		atomic_store(&api->sb->slot[api->slot].pool_ready, now.ready);
+}
+
+void fb_api_after_response(struct fb_api *api)
+{
+	for (size_t i = 0; i < api->n_pending; i++) {
+		struct fb_exec_stats st;
+		fb_engine_finish(api->engine, api->pending[i], &st);
+		fb_metrics_observe_costs(api->metrics, &st);
+	}
+	api->n_pending = 0;
+	note_pool(api);
+}
+
+void fb_api_cleanup(struct fb_api *api)
+{
+	fb_api_after_response(api);
+	free(api->pending);
+	api->pending = NULL;
+	api->cap_pending = 0;
 }

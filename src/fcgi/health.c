@@ -15,11 +15,30 @@ static void worker_counts(struct fb_api *api, struct fb_worker_counts *c)
 	*c = (struct fb_worker_counts){.total = 1, .busy = 1};
 }
 
+#define MB(bytes) ((json_int_t)((bytes) >> 20))
+
+/* This worker's pool (each worker has its own), or null. */
+static json_t *pool_json(const struct fb_engine_info *info)
+{
+	const struct fb_engine_pool_counts *c = &info->pool_counts;
+	if (!info->pool)
+		return json_null();
+	return json_pack("{s:I, s:I, s:I, s:I, s:I}", "depth", (json_int_t)c->depth, "ready",
+			 (json_int_t)c->ready, "threads", (json_int_t)c->threads, "hits",
+			 (json_int_t)c->hits, "misses", (json_int_t)c->misses);
+}
+
 static json_t *template_json(const struct fb_engine_info *info)
 {
-	return json_pack("{s:b, s:I, s:s}", "ready", info->ready, "memory_mb",
-			 (json_int_t)(info->guest_memory_bytes >> 20), "path",
-			 info->template_path ? info->template_path : "");
+	json_t *t = json_pack(
+	    "{s:b, s:I, s:s, s:b, s:I, s:b, s:I, s:I, s:b}", "ready", info->ready, "memory_mb",
+	    MB(info->guest_memory_bytes), "path", info->template_path ? info->template_path : "",
+	    "in_ram", info->memory_in_ram, "resident_mb", MB(info->resident_bytes), "locked",
+	    info->locked, "huge_pages_mb", MB(info->huge_bytes), "working_set_pages",
+	    (json_int_t)info->working_set_pages, "prefetch", info->prefetch);
+	if (t)
+		json_object_set_new(t, "vm_pool", pool_json(info));
+	return t;
 }
 
 int fb_api_health(struct fb_api *api, struct fb_conn *conn)
@@ -46,8 +65,15 @@ int fb_api_metrics(struct fb_api *api, struct fb_conn *conn)
 	struct fb_worker_counts c;
 	size_t len;
 
+	struct fb_engine_info info;
 	worker_counts(api, &c);
-	struct fb_pool_gauges g = {.idle = c.idle, .busy = c.busy, .active_vms = c.vms};
+	fb_engine_info(api->engine, &info);
+	struct fb_pool_gauges g = {.idle = c.idle,
+				   .busy = c.busy,
+				   .active_vms = c.vms,
+				   .vm_pool_ready = c.pool_ready,
+				   .vm_pool_depth = api->cfg->vm_pool.depth,
+				   .template_resident_bytes = info.resident_bytes};
 	char *text = fb_metrics_render(api->metrics, &g, &len);
 	if (!text) {
 		fb_response_error(conn, 500, "out of memory rendering metrics", NULL);

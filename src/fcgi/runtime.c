@@ -30,12 +30,17 @@ static int open_serial_log(struct fb_runtime *rt)
 
 static int open_engine(struct fb_runtime *rt)
 {
-	snprintf(rt->template_path, sizeof(rt->template_path), "%s/%s.tmpl",
-		 rt->cfg.template_.store, rt->cfg.templates[0].name);
+	const struct fb_template_config *t = &rt->cfg.template_;
+	snprintf(rt->template_path, sizeof(rt->template_path), "%s/%s.tmpl", t->store,
+		 rt->cfg.templates[0].name);
 	struct fb_engine_options opts = {
 	    .template_path = rt->template_path,
 	    .default_output_limit = rt->cfg.limits.max_output_bytes,
 	    .serial_log_fd = rt->serial_fd,
+	    .memory_in_ram = !rt->one_shot,
+	    .lock_memory = t->lock_memory,
+	    .huge_pages = t->huge_pages,
+	    .prefetch = t->prefetch,
 	};
 
 	rt->engine = fb_engine_open(&opts);

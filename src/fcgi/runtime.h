@@ -19,6 +19,9 @@ struct fb_runtime {
 	struct fb_capacity *capacity;
 	int serial_fd;
 	unsigned generation;
+	/* CGI: one request per process, so the template is mapped from its
+	 * file instead of being read into RAM first. */
+	bool one_shot;
 };
 
 /* Load the config file (NULL = defaults only) without opening anything:

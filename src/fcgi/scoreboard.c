@@ -36,6 +36,7 @@ int fb_scoreboard_claim(struct fb_scoreboard *sb, pid_t placeholder, unsigned ge
 		atomic_store(&s->vms, 0);
 		atomic_store(&s->requests, 0);
 		atomic_store(&s->busy_since_ms, 0);
+		atomic_store(&s->pool_ready, 0);
 		atomic_store(&s->state, FB_SLOT_STARTING);
 		return (int)i;
 	}
@@ -71,6 +72,7 @@ void fb_scoreboard_count(struct fb_scoreboard *sb, struct fb_worker_counts *c)
 		c->starting += state == FB_SLOT_STARTING;
 		int vms = atomic_load(&s->vms);
 		c->vms += vms > 0 ? (unsigned long)vms : 0;
+		c->pool_ready += atomic_load(&s->pool_ready);
 	}
 }
 

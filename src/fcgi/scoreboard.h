@@ -17,6 +17,7 @@ struct fb_slot {
 	atomic_int vms;			    /* VM capacity slots it holds now */
 	atomic_uint_least64_t requests;	    /* requests served */
 	atomic_int_least64_t busy_since_ms; /* CLOCK_MONOTONIC, while busy */
+	atomic_uint pool_ready;		    /* VMs ready in its VM pool */
 };
 
 struct fb_scoreboard {
@@ -27,6 +28,7 @@ struct fb_scoreboard {
 struct fb_worker_counts {
 	unsigned total, idle, busy, starting;
 	unsigned long vms;
+	unsigned long pool_ready;
 };
 
 struct fb_scoreboard *fb_scoreboard_create(unsigned n);

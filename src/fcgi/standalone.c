@@ -59,6 +59,7 @@ int fb_serve_cgi(struct fb_runtime *rt)
 	struct fb_metrics *metrics = fb_metrics_create();
 
 	signal(SIGPIPE, SIG_IGN);
+	rt->one_shot = true;
 	if (!metrics || fb_runtime_open(rt) || fb_harden_process(&rt->cfg) ||
 	    fb_harden_worker(&rt->cfg)) {
 		/* Still answer the web server with a proper error. */
@@ -78,6 +79,9 @@ int fb_serve_cgi(struct fb_runtime *rt)
 			     .slot = -1,
 			     .capacity = NULL};
 	fb_api_handle(&api, &conn);
+	/* End of the response for the web server; then the VM goes. */
+	close(STDOUT_FILENO);
+	fb_api_cleanup(&api);
 	fb_runtime_close(rt);
 	fb_metrics_destroy(metrics);
 	return 0;

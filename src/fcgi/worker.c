@@ -77,7 +77,23 @@ static void serve(struct fb_worker *w, struct fb_api *api, FCGX_Request *req)
 	fb_log(FB_LOG_INFO, "%s %s %d %lld ms", method ? method : "-", uri ? uri : "-", status,
 	       (long long)(fb_monotonic_ms() - start));
 	FCGX_Finish_r(req);
+	/* The response is out: only now do its VMs go to teardown. */
+	fb_api_after_response(api);
 	atomic_fetch_add(&w->sb->slot[w->slot].requests, 1);
+}
+
+/* The worker's own pool of ready VMs (threads do not survive the fork from
+ * the master, so each worker starts its own). Without one, requests still
+ * work: each builds its VM. */
+static void start_vm_pool(struct fb_worker *w, struct fb_api *api)
+{
+	const struct fb_vm_pool_config *c = &w->rt->cfg.vm_pool;
+	struct fb_engine_pool_options po = {.depth = c->depth, .threads = c->threads};
+
+	if (fb_engine_pool_start(w->rt->engine, &po) < 0)
+		fb_log(FB_LOG_ERROR, "worker: no VM pool, each request builds its VM: %s",
+		       fb_error_last());
+	fb_engine_pool_counts(w->rt->engine, &api->pool_seen);
 }
 
 int fb_worker_main(struct fb_worker *w)
@@ -106,6 +122,9 @@ int fb_worker_main(struct fb_worker *w)
 		fb_log(FB_LOG_ERROR, "worker: %s", fb_error_last());
 		return 1;
 	}
+	/* After setup_signals and the seccomp filter: its threads inherit the
+	 * blocked stop signals and the filter. */
+	start_vm_pool(w, &api);
 	while (!stop_requested && (!max || served < max)) {
 		set_state(w, FB_SLOT_IDLE);
 		if (accept_next(&req, &stop_set) < 0) {
@@ -119,6 +138,8 @@ int fb_worker_main(struct fb_worker *w)
 		served++;
 	}
 	set_state(w, FB_SLOT_IDLE);
+	fb_api_cleanup(&api);
+	fb_engine_pool_stop(w->rt->engine);
 	fb_log(FB_LOG_DEBUG, "worker exiting after %lu requests", served);
 	return 0;
 }

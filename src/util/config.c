@@ -50,6 +50,9 @@ static const struct key keys[] = {
     STR("template", "images", template_.images),
     STR("template", "recipes", template_.recipes),
     STR("template", "cmdline_extra", template_.cmdline_extra),
+    NUM("template", "lock_memory", K_BOOL, template_.lock_memory, 0, 0),
+    NUM("template", "huge_pages", K_BOOL, template_.huge_pages, 0, 0),
+    NUM("template", "prefetch", K_BOOL, template_.prefetch, 0, 0),
     STR("pool", "listen", pool.listen),
     STR("pool", "listen_owner", pool.listen_owner),
     STR("pool", "listen_group", pool.listen_group),
@@ -64,6 +67,8 @@ static const struct key keys[] = {
     NUM("pool", "max_requests", K_UINT, pool.max_requests, 0, 1000000000),
     NUM("pool", "max_parallel_vms", K_UINT, pool.max_parallel_vms, 1, 1024),
     NUM("pool", "queue_timeout_ms", K_UINT, pool.queue_timeout_ms, 0, 3600000),
+    NUM("vm_pool", "depth", K_UINT, vm_pool.depth, 0, 1024),
+    NUM("vm_pool", "threads", K_UINT, vm_pool.threads, 1, 64),
     NUM("limits", "default_timeout_seconds", K_UINT, limits.default_timeout_s, 1, 86400),
     NUM("limits", "max_timeout_seconds", K_UINT, limits.max_timeout_s, 1, 86400),
     NUM("limits", "max_body_bytes", K_SIZE, limits.max_body_bytes, 1, 1LL << 40),
@@ -85,7 +90,8 @@ static const struct key keys[] = {
 
 #define N_KEYS (sizeof(keys) / sizeof(keys[0]))
 
-static const char *const groups[] = {"template", "pool", "limits", "auth", "log", "daemon"};
+static const char *const groups[] = {"template", "pool", "vm_pool", "limits",
+				     "auth",	 "log",	 "daemon"};
 
 /* Settings that moved: an old file gets told where. */
 static const struct {
@@ -125,6 +131,7 @@ void fb_config_defaults(struct fb_config *cfg)
 		set_str(cfg->templates[i].recipe, FB_PATH_MAX, shipped[i]);
 	}
 	cfg->n_templates = 2;
+	cfg->template_.prefetch = true;
 	set_str(cfg->pool.listen, FB_PATH_MAX, "/run/forkbox/forkbox.sock");
 	set_str(cfg->pool.listen_owner, sizeof(cfg->pool.listen_owner), "www-data");
 	set_str(cfg->pool.listen_group, sizeof(cfg->pool.listen_group), "www-data");
@@ -138,6 +145,8 @@ void fb_config_defaults(struct fb_config *cfg)
 	cfg->pool.max_requests = 500;
 	cfg->pool.max_parallel_vms = 8;
 	cfg->pool.queue_timeout_ms = 5000;
+	cfg->vm_pool.depth = 2;
+	cfg->vm_pool.threads = 2;
 	cfg->limits.default_timeout_s = 30;
 	cfg->limits.max_timeout_s = 300;
 	cfg->limits.max_body_bytes = 16u << 20;
@@ -470,7 +479,7 @@ static int parse_root(struct parse *p, const config_t *lc, struct fb_config *cfg
 		if (!known_group(name))
 			return setting_error(p, s,
 					     "unknown %s \"%s\" (groups: template, templates, "
-					     "pool, limits, auth, log, daemon)",
+					     "pool, vm_pool, limits, auth, log, daemon)",
 					     config_setting_is_group(s) ? "group" : "setting",
 					     name);
 		if (!config_setting_is_group(s))

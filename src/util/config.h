@@ -23,6 +23,14 @@ struct fb_template_config {
 	char images[FB_PATH_MAX];  /* template.images: rootfs-NAME.cpio.zst, overlay.cpio.zst */
 	char recipes[FB_PATH_MAX]; /* template.recipes: where recipe names are looked up */
 	char cmdline_extra[1024];  /* template.cmdline_extra: appended to the kernel cmdline */
+	bool lock_memory;	   /* template.lock_memory: mlock the template's memory */
+	bool huge_pages;	   /* template.huge_pages: transparent huge pages for it */
+	bool prefetch;		   /* template.prefetch: map the working set before each run */
+};
+
+struct fb_vm_pool_config {
+	unsigned depth;	  /* vm_pool.depth: ready VMs per worker; 0 = none */
+	unsigned threads; /* vm_pool.threads: threads per worker building/destroying VMs */
 };
 
 #define FB_MAX_TEMPLATES	  16
@@ -89,6 +97,7 @@ struct fb_config {
 	struct fb_template_decl templates[FB_MAX_TEMPLATES]; /* the templates group */
 	size_t n_templates;
 	struct fb_pool_config pool;
+	struct fb_vm_pool_config vm_pool;
 	struct fb_limits_config limits;
 	struct fb_auth_config auth;
 	struct fb_log_config log;

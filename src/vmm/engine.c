@@ -1,18 +1,20 @@
 /* The execution engine: one template opened and checked against this host
- * once, then per execution a fresh CoW fork, one agent request over vsock,
- * and teardown. See engine.h for the contract. */
+ * once (its memory optionally loaded into RAM), then per execution a VM
+ * (from the pool or forked now), one agent request over vsock, and the VM
+ * handed to teardown. See engine.h for the contract; engine_stats.c reads
+ * an execution's costs. */
 #include "vmm/engine.h"
 
 #include "proto/client.h"
 #include "util/clock.h"
 #include "util/error.h"
 #include "util/probe.h"
+#include "vmm/engine_priv.h"
 #include "vmm/fork.h"
-#include "vmm/kvm.h"
-#include "vmm/snapshot/template_file.h"
 #include "vmm/virtio/vsock.h"
 
 #include <limits.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,12 +29,29 @@
 #define DEFAULT_OUTPUT_LIMIT (16u << 20)
 #define MAX_TIME_LIMIT_MS    (24u * 3600u * 1000u)
 
-struct fb_engine {
-	struct fb_kvm kvm;
-	struct fb_template *template;
-	size_t default_output_limit;
-	int serial_log_fd;
-};
+static int load_memory(struct fb_engine *e, const struct fb_engine_options *opts)
+{
+	if (!opts->memory_in_ram)
+		return 0;
+	struct fb_template_ram_options ro = {.lock = opts->lock_memory,
+					     .huge_pages = opts->huge_pages};
+	return fb_template_ram_load(e->template, &ro, &e->ram);
+}
+
+static int open_template(struct fb_engine *e, const struct fb_engine_options *opts)
+{
+	if (fb_kvm_open(&e->kvm) < 0 || fb_template_open(opts->template_path, &e->template) < 0)
+		return -1;
+	if (fb_template_check_host(e->template, e->kvm.fd) < 0)
+		return fb_error_prefix("template %s", opts->template_path);
+	if (load_memory(e, opts) < 0)
+		return fb_error_prefix("template %s", opts->template_path);
+	e->wset.bits = fb_template_wset(e->template);
+	e->wset.pages = fb_template_mem_size(e->template) / 4096;
+	e->prefetch = opts->prefetch && e->wset.bits;
+	e->kvm_stats = fb_kvm_stats_supported(e->kvm.fd);
+	return 0;
+}
 
 struct fb_engine *fb_engine_open(const struct fb_engine_options *opts)
 {
@@ -46,6 +65,7 @@ struct fb_engine *fb_engine_open(const struct fb_engine_options *opts)
 	    opts->default_output_limit ? opts->default_output_limit : DEFAULT_OUTPUT_LIMIT;
 	e->serial_log_fd = opts->serial_log_fd;
 	e->kvm.fd = -1;
+	atomic_init(&e->prefetch_method, FB_PREFETCH_UNKNOWN);
 	/* Refuse up front, with the reason and the way out, rather than fail
 	 * on every request on a host whose KVM cannot run the guest kernel. */
 	struct fb_kvm_report report;
@@ -55,12 +75,7 @@ struct fb_engine *fb_engine_open(const struct fb_engine_options *opts)
 		fb_engine_close(e);
 		return NULL;
 	}
-	if (fb_kvm_open(&e->kvm) < 0 || fb_template_open(opts->template_path, &e->template) < 0) {
-		fb_engine_close(e);
-		return NULL;
-	}
-	if (fb_template_check_host(e->template, e->kvm.fd) < 0) {
-		fb_error_prefix("template %s", opts->template_path);
+	if (open_template(e, opts) < 0) {
 		fb_engine_close(e);
 		return NULL;
 	}
@@ -71,17 +86,85 @@ void fb_engine_close(struct fb_engine *engine)
 {
 	if (!engine)
 		return;
+	fb_engine_pool_stop(engine);
+	fb_template_ram_close(engine->ram);
 	if (engine->template)
 		fb_template_close(engine->template);
 	fb_kvm_close(&engine->kvm);
 	free(engine);
 }
 
-void fb_engine_info(const struct fb_engine *engine, struct fb_engine_info *info)
+/* The pool's build function: a fork with its working set mapped, device
+ * I/O and a parked vCPU thread started. */
+static struct fb_vm *build_vm(void *ctx)
 {
+	struct fb_engine *e = ctx;
+	struct fb_fork_options fo = {.ram = e->ram, .serial_fd = e->serial_log_fd};
+	struct fb_vm *vm = fb_fork_create(&e->kvm, e->template, &fo);
+
+	if (!vm)
+		return NULL;
+	if ((e->prefetch && fb_working_set_prefetch(vm, &e->wset, &e->prefetch_method) < 0) ||
+	    fb_vm_prepare(vm) < 0) {
+		fb_vm_destroy(vm);
+		return NULL;
+	}
+	return vm;
+}
+
+int fb_engine_pool_start(struct fb_engine *engine, const struct fb_engine_pool_options *opts)
+{
+	if (engine->pool || !opts->depth)
+		return 0;
+	struct fb_vm_pool_options po = {.depth = opts->depth, .threads = opts->threads};
+	struct fb_vm_pool_ops ops = {.build = build_vm, .ctx = engine};
+	engine->pool = fb_vm_pool_create(&po, &ops);
+	return engine->pool ? 0 : -1;
+}
+
+void fb_engine_pool_stop(struct fb_engine *engine)
+{
+	fb_vm_pool_destroy(engine->pool);
+	engine->pool = NULL;
+}
+
+bool fb_engine_pool_counts(struct fb_engine *engine, struct fb_engine_pool_counts *c)
+{
+	if (!engine->pool)
+		return false;
+	struct fb_vm_pool_stats ps;
+	fb_vm_pool_get_stats(engine->pool, &ps);
+	*c = (struct fb_engine_pool_counts){.depth = ps.depth,
+					    .threads = ps.threads,
+					    .ready = ps.ready,
+					    .hits = ps.hits,
+					    .misses = ps.misses,
+					    .built = ps.built,
+					    .build_failures = ps.build_failures,
+					    .destroyed = ps.destroyed,
+					    .destroy_ms_total = ps.destroy_ms_total};
+	return true;
+}
+
+void fb_engine_info(struct fb_engine *engine, struct fb_engine_info *info)
+{
+	*info = (struct fb_engine_info){0};
 	info->template_path = fb_template_path(engine->template);
 	info->guest_memory_bytes = fb_template_mem_size(engine->template);
 	info->ready = true;
+	if (engine->ram) {
+		struct fb_template_ram_info ri;
+		fb_template_ram_info(engine->ram, &ri);
+		info->memory_in_ram = true;
+		info->resident_bytes = ri.resident_bytes;
+		info->huge_bytes = ri.huge_bytes;
+		info->locked = ri.locked;
+	}
+	if (engine->wset.bits)
+		info->working_set_pages = fb_working_set_count(&engine->wset);
+	info->prefetch = engine->prefetch;
+	info->prefetch_method = fb_prefetch_method_name(atomic_load(&engine->prefetch_method));
+	info->pool = fb_engine_pool_counts(engine, &info->pool_counts);
 }
 
 /* A random (version 4) UUID; ids only need to be unique, not secret. */
@@ -182,34 +265,92 @@ static int run_in_vm(struct fb_engine *e, struct fb_vm *vm, const struct fb_exec
 	return 0;
 }
 
-int fb_engine_exec(struct fb_engine *engine, const struct fb_exec_request *req,
-		   const struct fb_exec_callbacks *cb, struct fb_exec_result *result)
+/* A VM to run: ready from the pool (its time set again: it may have
+ * waited), else forked now. */
+static struct fb_vm *take_vm(struct fb_engine *e, bool *pooled)
 {
-	memset(result, 0, sizeof(*result));
-	make_id(result->id);
-	const char *runtime = fb_template_runtime(engine->template);
+	*pooled = false;
+	if (!e->pool)
+		return build_vm(e);
+	struct fb_vm *vm = fb_vm_pool_take(e->pool, pooled);
+	if (vm && *pooled && fb_fork_restore_time(vm, e->template) < 0) {
+		fb_vm_pool_retire(e->pool, vm);
+		return NULL;
+	}
+	return vm;
+}
+
+/* Lets the VM go: to a pool thread, or destroyed here (timed). */
+double fb_engine_release_vm(struct fb_engine *e, struct fb_vm *vm)
+{
+	if (e->pool) {
+		fb_vm_pool_retire(e->pool, vm);
+		return -1;
+	}
+	double t0 = fb_clock_ms();
+	fb_vm_destroy(vm);
+	return fb_clock_ms() - t0;
+}
+
+static int check_language(const struct fb_engine *e, const struct fb_exec_request *req)
+{
+	const char *runtime = fb_template_runtime(e->template);
 	if (req->language && *req->language && strcmp(req->language, runtime) != 0 &&
 	    !(strcmp(runtime, "python") == 0 && strcmp(req->language, "python3") == 0))
 		return fb_error("unsupported language '%s' (this template runs %s)", req->language,
 				runtime);
+	return 0;
+}
 
+int fb_engine_exec(struct fb_engine *engine, const struct fb_exec_request *req,
+		   const struct fb_exec_callbacks *cb, struct fb_exec_result *result,
+		   struct fb_execution **held)
+{
+	memset(result, 0, sizeof(*result));
+	make_id(result->id);
+	if (held)
+		*held = NULL;
+	struct fb_execution *x = calloc(1, sizeof(*x));
+	if (!x)
+		return fb_error("engine: out of memory");
+	if (check_language(engine, req) < 0)
+		goto fail;
 	double t0 = fb_clock_ms();
-	struct fb_fork_options fo = {.serial_fd = engine->serial_log_fd};
-	struct fb_vm *vm = fb_fork_create(&engine->kvm, engine->template, &fo);
-	if (!vm)
-		return -1;
-	if (fb_vm_start(vm) < 0) {
-		fb_vm_destroy(vm);
-		return -1;
-	}
+	x->vm = take_vm(engine, &x->pooled);
+	if (!x->vm || fb_vm_start(x->vm) < 0)
+		goto fail;
 	double t1 = fb_clock_ms();
 	result->fork_time_ms = t1 - t0;
-
-	int rc = run_in_vm(engine, vm, req, cb, result);
+	int rc = run_in_vm(engine, x->vm, req, cb, result);
 	double t2 = fb_clock_ms();
 	result->exec_time_ms = t2 - t1;
 	/* Teardown is not on the caller's clock: the result is complete here. */
 	result->total_time_ms = t2 - t0;
-	fb_vm_destroy(vm);
-	return rc;
+	x->spawn_ms = result->fork_time_ms;
+	x->exec_ms = result->exec_time_ms;
+	if (rc < 0)
+		goto fail;
+	if (held)
+		*held = x;
+	else
+		fb_engine_finish(engine, x, NULL);
+	return 0;
+fail:
+	if (x->vm)
+		fb_engine_release_vm(engine, x->vm);
+	free(x);
+	return -1;
+}
+
+void fb_engine_finish(struct fb_engine *engine, struct fb_execution *exec,
+		      struct fb_exec_stats *stats)
+{
+	if (!exec)
+		return;
+	if (stats)
+		fb_engine_read_stats(engine, exec, stats);
+	double teardown = fb_engine_release_vm(engine, exec->vm);
+	if (stats)
+		stats->teardown_ms = teardown;
+	free(exec);
 }

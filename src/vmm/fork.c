@@ -38,7 +38,9 @@ struct fb_vm *fb_fork_create(const struct fb_kvm *kvm, const struct fb_template 
 			     const struct fb_fork_options *opts)
 {
 	void *mem;
-	if (fb_template_map_memory(t, &mem) < 0) {
+	int mapped =
+	    opts->ram ? fb_template_ram_map(opts->ram, &mem) : fb_template_map_memory(t, &mem);
+	if (mapped < 0) {
 		fb_error_prefix("fork");
 		return NULL;
 	}
@@ -63,4 +65,12 @@ struct fb_vm *fb_fork_create(const struct fb_kvm *kvm, const struct fb_template 
 	/* Untrusted code runs in a fork: its console must not fill the host log. */
 	fb_serial_limit_sink(&vm->serial, FB_SERIAL_SINK_MAX_PER_VM, fb_serial_fork_bucket());
 	return vm;
+}
+
+int fb_fork_restore_time(struct fb_vm *vm, const struct fb_template *t)
+{
+	if (fb_vm_state_restore_clock(vm->vm_fd, fb_template_vm(t)) < 0 ||
+	    fb_vcpu_state_restore_time(vm->vcpu_fd, fb_template_vcpu(t, 0)) < 0)
+		return fb_error_prefix("restore the guest's time");
+	return 0;
 }

@@ -13,9 +13,13 @@
 #include "vmm/kvm.h"
 #include "vmm/serial.h"
 #include "vmm/snapshot/template_file.h"
+#include "vmm/template_ram.h"
 #include "vmm/vm.h"
 
 struct fb_fork_options {
+	/* The template's memory loaded in RAM (fb_template_ram_load()); NULL
+	 * maps the template file itself. */
+	const struct fb_template_ram *ram;
 	int serial_fd;		   /* console sink, -1 drops it */
 	fb_serial_line_fn line_fn; /* console line tap, may be NULL */
 	void *line_opaque;
@@ -25,5 +29,10 @@ struct fb_fork_options {
  * with fb_error_last() set. */
 struct fb_vm *fb_fork_create(const struct fb_kvm *kvm, const struct fb_template *t,
 			     const struct fb_fork_options *opts);
+
+/* Sets the guest's time state again (KVM clock, TSC, TSC deadline) to the
+ * template's, just before a VM built ahead of time runs: the guest then
+ * resumes at the snapshot's time, however long the VM waited in a pool. */
+int fb_fork_restore_time(struct fb_vm *vm, const struct fb_template *t);
 
 #endif

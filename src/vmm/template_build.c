@@ -5,10 +5,12 @@
 
 #include "util/error.h"
 #include "vmm/boot_image.h"
+#include "vmm/engine.h"
 #include "vmm/snapshot/template_file.h"
 #include "vmm/virtio/vsock.h"
 #include "vmm/vm.h"
 #include "vmm/vm_vsock.h"
+#include "vmm/working_set.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -24,6 +26,13 @@
 
 #define CONSOLE_TAIL_LINES 6
 #define CONSOLE_LINE_MAX   160
+
+const char *const fb_template_working_set_codes[] = {
+    "print(1+1)",
+    "import numpy\nprint(numpy.arange(12).reshape(3, 4).sum())",
+};
+const size_t fb_template_n_working_set_codes =
+    sizeof(fb_template_working_set_codes) / sizeof(fb_template_working_set_codes[0]);
 
 struct build_ctx {
 	const struct fb_template_build_options *opts;
@@ -169,7 +178,7 @@ static int capture(struct build_ctx *c, struct captured *cap)
 	return 0;
 }
 
-static int write_template(struct build_ctx *c, struct captured *cap)
+static int write_template(struct build_ctx *c, struct captured *cap, const uint8_t *wset)
 {
 	struct fb_vm *vm = c->vm;
 	const struct fb_template_blob devices[] = {
@@ -192,7 +201,8 @@ static int write_template(struct build_ctx *c, struct captured *cap)
 					  .meta = meta,
 					  .nr_meta = nr_meta,
 					  .mem = vm->mem.host,
-					  .mem_size = vm->mem.size};
+					  .mem_size = vm->mem.size,
+					  .wset = wset};
 	progress(c, "saving %llu MiB memory (%llu MiB non-zero)",
 		 (unsigned long long)(vm->mem.size >> 20),
 		 (unsigned long long)(nonzero_pages(vm->mem.host, vm->mem.size) * 4096 >> 20));
@@ -227,6 +237,47 @@ static int boot_vm(struct build_ctx *c, const struct fb_kvm *kvm, struct fb_boot
 	return fb_vm_start(c->vm);
 }
 
+/* Forks of the template just written run the typical requests; their
+ * pages go into *wset (malloc'd). */
+static int record_working_set(struct build_ctx *c, uint8_t **wset)
+{
+	const struct fb_template_build_options *o = c->opts;
+	progress(c, "recording the working set (%zu typical requests)", o->n_working_set_codes);
+	struct fb_engine_options eo = {
+	    .template_path = o->output, .serial_log_fd = -1, .memory_in_ram = true};
+	struct fb_engine *e = fb_engine_open(&eo);
+	*wset = calloc(1, (size_t)(o->mem_size / 4096 + 7) / 8);
+	int rc = -1;
+	if (e && *wset)
+		rc = fb_engine_record_working_set(e, o->working_set_codes, o->n_working_set_codes,
+						  *wset);
+	else if (e)
+		fb_error("out of memory");
+	fb_engine_close(e);
+	if (rc == 0) {
+		struct fb_working_set ws = {*wset, o->mem_size / 4096};
+		uint64_t n = fb_working_set_count(&ws);
+		progress(c, "working set: %llu pages (%llu KiB)", (unsigned long long)n,
+			 (unsigned long long)n * 4);
+	}
+	return rc;
+}
+
+/* The snapshot, then (if asked) the same with its working set. */
+static int save(struct build_ctx *c, struct captured *cap)
+{
+	if (write_template(c, cap, NULL) < 0)
+		return -1;
+	if (!c->opts->n_working_set_codes)
+		return 0;
+	uint8_t *wset = NULL;
+	int rc = record_working_set(c, &wset);
+	if (rc == 0)
+		rc = write_template(c, cap, wset);
+	free(wset);
+	return rc;
+}
+
 int fb_template_build(const struct fb_kvm *kvm, const struct fb_template_build_options *opts)
 {
 	struct build_ctx c = {.opts = opts};
@@ -247,7 +298,7 @@ int fb_template_build(const struct fb_kvm *kvm, const struct fb_template_build_o
 		goto out_cap;
 	if (boot_vm(&c, kvm, &files) == 0 && wait_ready(&c) == 0) {
 		settle(&c);
-		if (capture(&c, cap) == 0 && write_template(&c, cap) == 0)
+		if (capture(&c, cap) == 0 && save(&c, cap) == 0)
 			rc = 0;
 	}
 	fb_vm_destroy(c.vm);

@@ -31,7 +31,16 @@ struct fb_template_build_options {
 	double ready_timeout_s; /* boot to readiness limit */
 	int console_fd;		/* guest console copy, -1 drops it */
 	FILE *progress;		/* progress lines ("booting kernel..."), or NULL */
+	/* Record the working set: run these typical requests (NULL: none) in
+	 * forks of the new template and store the pages they used in it
+	 * (section "wset"; engine.h fb_engine_record_working_set()). */
+	const char *const *working_set_codes;
+	size_t n_working_set_codes;
 };
+
+/* The requests forkbox records the working set with by default. */
+extern const char *const fb_template_working_set_codes[];
+extern const size_t fb_template_n_working_set_codes;
 
 /* Returns 0 with the file written, or -1 with fb_error_last() set. */
 int fb_template_build(const struct fb_kvm *kvm, const struct fb_template_build_options *opts);

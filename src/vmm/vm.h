@@ -6,6 +6,7 @@
  * a request and torn down off the request path:
  *   fb_vm_create()                  KVM objects, memory, vCPU with CPUID
  *   fb_vm_load_kernel() or a restore (fork.c) sets what the vCPU runs
+ *   fb_vm_prepare()                 device I/O running, vCPU thread parked
  *   fb_vm_start() / fb_vm_wait()    run the vCPU on its own thread
  *   fb_vm_pause()                   stop the vCPU at a clean point (snapshots)
  *   fb_vm_destroy()
@@ -89,12 +90,16 @@ struct fb_vm {
 	pthread_cond_t cond;
 	pthread_t thread;
 	bool thread_live; /* a thread was started and not yet joined */
-	bool running;	  /* that thread is inside the run loop */
+	bool running;	  /* that thread is parked or inside the run loop */
+	bool released;	  /* fb_vm_start() let the parked thread run */
 	atomic_bool stop_requested;
 	bool panic_seen; /* the console printed a kernel panic */
 	enum fb_vm_status status;
 	char error[FB_ERROR_MAX]; /* detail for FB_VM_ERROR (and others) */
 	uint64_t exits;		  /* exits to user space; read with fb_vm_exit_count() */
+	uint64_t run_ns;	  /* vCPU thread inside KVM_RUN (guest, halted included) */
+	uint64_t exit_ns;	  /* vCPU thread handling exits in user space */
+	struct fb_vm *pool_next;  /* list link for src/vmm/vm_pool.c */
 };
 
 struct fb_vm *fb_vm_create(const struct fb_kvm *kvm, const struct fb_vm_options *opts);
@@ -111,7 +116,11 @@ int fb_vm_add_mmio(struct fb_vm *vm, const struct fb_vm_mmio *region);
 int fb_vm_irq_line(struct fb_vm *vm, uint32_t gsi, int level);
 int fb_vm_irq_pulse(struct fb_vm *vm, uint32_t gsi);
 
-/* Run the vCPU on a new thread (and start the vsock device's I/O). */
+/* Start the vsock device's I/O and a vCPU thread that waits, without
+ * entering the guest, for fb_vm_start(): what a pool does ahead of a
+ * request, so that starting costs one wake-up. */
+int fb_vm_prepare(struct fb_vm *vm);
+/* Run the vCPU: wakes the prepared thread, or prepares and wakes one. */
 int fb_vm_start(struct fb_vm *vm);
 /* Wait for the vCPU thread to end: returns its status, or FB_VM_NOT_RUN if
  * timeout_ms (< 0: forever) passed first. */
@@ -124,6 +133,9 @@ enum fb_vm_status fb_vm_pause(struct fb_vm *vm);
 
 /* Exits handled so far (any thread; a quiet guest makes none). */
 uint64_t fb_vm_exit_count(const struct fb_vm *vm);
+/* Time the vCPU thread spent inside KVM_RUN and handling exits in user
+ * space, in ns (exact once the thread has stopped). */
+void fb_vm_run_times(const struct fb_vm *vm, uint64_t *run_ns, uint64_t *exit_ns);
 
 const char *fb_vm_status_name(enum fb_vm_status status);
 /* Human-readable detail of the last stop ("" if none). */

@@ -1,6 +1,7 @@
 /* The vCPU run loop, its thread, and stopping it from other threads. */
 #include "vmm/vm.h"
 
+#include "util/clock.h"
 #include "vmm/virtio/vsock.h"
 #include "vmm/vm_ports.h"
 
@@ -132,29 +133,51 @@ static enum fb_vm_status handle_exit(struct fb_vm *vm)
  * state is consistent for a snapshot. */
 static enum fb_vm_status run_loop(struct fb_vm *vm)
 {
+	int64_t t_run = fb_clock_ns(), t_exit;
 	for (;;) {
-		if (ioctl(vm->vcpu_fd, KVM_RUN, 0) < 0) {
+		int rc = ioctl(vm->vcpu_fd, KVM_RUN, 0);
+		t_exit = fb_clock_ns();
+		__atomic_add_fetch(&vm->run_ns, (uint64_t)(t_exit - t_run), __ATOMIC_RELAXED);
+		if (rc < 0) {
 			if (errno == EINTR || errno == EAGAIN) {
 				if (atomic_load(&vm->stop_requested)) {
 					snprintf(vm->error, sizeof(vm->error),
 						 "stopped on request");
 					return FB_VM_STOPPED;
 				}
+				t_run = fb_clock_ns();
 				continue;
 			}
 			return stop_error(vm, "KVM_RUN: %s", strerror(errno));
 		}
 		__atomic_add_fetch(&vm->exits, 1, __ATOMIC_RELAXED);
 		enum fb_vm_status st = handle_exit(vm);
+		t_run = fb_clock_ns();
+		__atomic_add_fetch(&vm->exit_ns, (uint64_t)(t_run - t_exit), __ATOMIC_RELAXED);
 		if (st != FB_VM_NOT_RUN)
 			return st;
 	}
 }
 
+/* A prepared thread waits here until fb_vm_start() or a stop request. */
+static bool wait_released(struct fb_vm *vm)
+{
+	pthread_mutex_lock(&vm->lock);
+	while (!vm->released && !atomic_load(&vm->stop_requested))
+		pthread_cond_wait(&vm->cond, &vm->lock);
+	bool go = vm->released && !atomic_load(&vm->stop_requested);
+	pthread_mutex_unlock(&vm->lock);
+	return go;
+}
+
 static void *vcpu_thread(void *arg)
 {
 	struct fb_vm *vm = arg;
-	enum fb_vm_status st = run_loop(vm);
+	enum fb_vm_status st = FB_VM_STOPPED;
+	if (wait_released(vm))
+		st = run_loop(vm);
+	else
+		snprintf(vm->error, sizeof(vm->error), "stopped before it ran");
 	pthread_mutex_lock(&vm->lock);
 	vm->status = st;
 	vm->running = false;
@@ -167,7 +190,7 @@ static void *vcpu_thread(void *arg)
 	return NULL;
 }
 
-int fb_vm_start(struct fb_vm *vm)
+int fb_vm_prepare(struct fb_vm *vm)
 {
 	pthread_once(&kick_once, install_kick_handler);
 	if (kick_install_errno) {
@@ -185,6 +208,7 @@ int fb_vm_start(struct fb_vm *vm)
 	vm->run->immediate_exit = 0;
 	vm->status = FB_VM_NOT_RUN;
 	vm->error[0] = '\0';
+	vm->released = false;
 	vm->running = true;
 	int err = pthread_create(&vm->thread, NULL, vcpu_thread, vm);
 	if (err) {
@@ -194,6 +218,18 @@ int fb_vm_start(struct fb_vm *vm)
 	}
 	vm->thread_live = true;
 	return 0;
+}
+
+int fb_vm_start(struct fb_vm *vm)
+{
+	if (!vm->thread_live && fb_vm_prepare(vm) < 0)
+		return -1;
+	pthread_mutex_lock(&vm->lock);
+	bool twice = vm->released;
+	vm->released = true;
+	pthread_cond_broadcast(&vm->cond);
+	pthread_mutex_unlock(&vm->lock);
+	return twice ? fb_error("start VM: the vCPU thread is already running") : 0;
 }
 
 static void deadline_after(struct timespec *ts, int timeout_ms)
@@ -235,6 +271,7 @@ void fb_vm_request_stop(struct fb_vm *vm)
 	pthread_mutex_lock(&vm->lock);
 	if (vm->thread_live && vm->running)
 		pthread_kill(vm->thread, KICK_SIGNAL);
+	pthread_cond_broadcast(&vm->cond); /* a parked thread */
 	pthread_mutex_unlock(&vm->lock);
 }
 
@@ -255,4 +292,10 @@ enum fb_vm_status fb_vm_pause(struct fb_vm *vm)
 uint64_t fb_vm_exit_count(const struct fb_vm *vm)
 {
 	return __atomic_load_n(&vm->exits, __ATOMIC_RELAXED);
+}
+
+void fb_vm_run_times(const struct fb_vm *vm, uint64_t *run_ns, uint64_t *exit_ns)
+{
+	*run_ns = __atomic_load_n(&vm->run_ns, __ATOMIC_RELAXED);
+	*exit_ns = __atomic_load_n(&vm->exit_ns, __ATOMIC_RELAXED);
 }

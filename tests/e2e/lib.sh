@@ -270,7 +270,7 @@ forkbox_conf() {
 	done
 	{
 		local group key
-		for group in template pool limits auth log daemon; do
+		for group in template pool vm_pool limits auth log daemon; do
 			echo "$group = {"
 			for key in "${!v[@]}"; do
 				[ "${key%%.*}" = "$group" ] && echo "	${key#*.} = ${v[$key]};"

@@ -37,6 +37,22 @@ static const uint8_t program[] = {
     0xeb, 0xdc,					       /* jmp back 36 bytes */
 };
 
+/* Touch MG_TOUCH_PAGES pages from MG_TOUCH_GPA, one byte each, then OUT
+ * (the benchmarks' cost per page). 0x88 writes, 0x8a reads. */
+#define TOUCH_PROGRAM(op)                                                                          \
+	{                                                                                          \
+		0x48, 0xc7, 0xc7, 0x00, 0x10, 0x02, 0x00,     /* mov rdi, MG_TOUCH_GPA */          \
+		    0x48, 0xc7, 0xc1, 0x00, 0x01, 0x00, 0x00, /* mov rcx, MG_TOUCH_PAGES */        \
+		    op, 0x07,				      /* mov [rdi], al / al, [rdi] */      \
+		    0x48, 0x81, 0xc7, 0x00, 0x10, 0x00, 0x00, /* add rdi, 4096 */                  \
+		    0x48, 0xff, 0xc9,			      /* dec rcx */                        \
+		    0x75, 0xf2,				      /* jnz back 14 bytes */              \
+		    0xe7, MG_PORT,			      /* out MG_PORT, eax */               \
+		    0xeb, 0xfe,				      /* jmp $ */                          \
+	}
+static const uint8_t writer[] = TOUCH_PROGRAM(0x88);
+static const uint8_t reader[] = TOUCH_PROGRAM(0x8a);
+
 static const uint64_t gdt[] = {
     0,
     0x00af9a000000ffffull,			       /* kernel code 64 */
@@ -171,6 +187,10 @@ static void write_memory(uint8_t *mem)
 	}
 	memcpy(mem + GDT_GPA, gdt, sizeof(gdt));
 	memcpy(mem + CODE_GPA, program, sizeof(program));
+	memcpy(mem + MG_WRITER_GPA, writer, sizeof(writer));
+	memcpy(mem + MG_READER_GPA, reader, sizeof(reader));
+	/* Template data for the touch programs (a fork copies or shares it). */
+	memset(mem + MG_TOUCH_GPA, 0x5a, (size_t)MG_TOUCH_PAGES * 4096);
 }
 
 static void set_segment(struct kvm_segment *s, uint16_t sel, uint8_t type, int code)
@@ -294,10 +314,9 @@ static int run_iterations(struct mg_vm *vm, unsigned iterations)
 }
 
 static int write_parts(const char *path, struct mg_vm *vm, const struct kvm_cpuid2 *cpuid,
-		       const struct fb_vcpu_state *vcpu, const struct fb_vm_state *vmst)
+		       const struct fb_vcpu_state *vcpu, const struct fb_vm_state *vmst,
+		       const struct fb_template_blob *devices, unsigned nr_devices)
 {
-	static const char serial[] = "serial-state";
-	struct fb_template_blob dev = {.name = "serial", .data = serial, .size = sizeof(serial)};
 	struct fb_template_kv meta[] = {{FB_META_KERNEL_HASH, "micro-guest"},
 					{FB_META_CMDLINE, "none"},
 					{FB_META_VERSION, "test"}};
@@ -305,8 +324,8 @@ static int write_parts(const char *path, struct mg_vm *vm, const struct kvm_cpui
 					  .vcpus = vcpu,
 					  .nr_vcpus = 1,
 					  .vm = vmst,
-					  .devices = &dev,
-					  .nr_devices = 1,
+					  .devices = devices,
+					  .nr_devices = nr_devices,
 					  .meta = meta,
 					  .nr_meta = 3,
 					  .mem = vm->mem,
@@ -314,7 +333,8 @@ static int write_parts(const char *path, struct mg_vm *vm, const struct kvm_cpui
 	return fb_template_write(path, &parts, NULL, NULL);
 }
 
-int mg_write_template(const char *path, unsigned iterations, const struct kvm_cpuid2 *cpuid)
+int mg_write_template_devices(const char *path, unsigned iterations, const struct kvm_cpuid2 *cpuid,
+			      const struct fb_template_blob *devices, unsigned nr_devices)
 {
 	struct mg_vm vm = {.vm_fd = -1, .vcpu_fd = -1};
 	struct fb_vm_state vmst;
@@ -326,11 +346,18 @@ int mg_write_template(const char *path, unsigned iterations, const struct kvm_cp
 	int r = -1;
 	if (cpuid && mg_vm_create(&vm, NULL, mg_host_cpuid()) == 0 && mg_vm_boot(&vm) == 0 &&
 	    run_iterations(&vm, iterations) == 0 && mg_snapshot(&vm, vcpu, &vmst) == 0 &&
-	    write_parts(path, &vm, cpuid, vcpu, &vmst) == 0)
+	    write_parts(path, &vm, cpuid, vcpu, &vmst, devices, nr_devices) == 0)
 		r = 0;
 	mg_vm_destroy(&vm);
 	free(vcpu);
 	return r;
+}
+
+int mg_write_template(const char *path, unsigned iterations, const struct kvm_cpuid2 *cpuid)
+{
+	static const char serial[] = "serial-state";
+	struct fb_template_blob dev = {.name = "serial", .data = serial, .size = sizeof(serial)};
+	return mg_write_template_devices(path, iterations, cpuid, &dev, 1);
 }
 
 int mg_fork(struct mg_vm *vm, const struct fb_template *t)

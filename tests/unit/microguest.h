@@ -18,6 +18,13 @@
 #define MG_MEM_SIZE    (4u << 20)
 #define MG_COUNTER_GPA 0x20000u
 #define MG_PORT	       0x10
+/* Programs for the benchmarks: set RIP to one of them in a fork; it writes
+ * (or reads) one byte of each of MG_TOUCH_PAGES pages of template data from
+ * MG_TOUCH_GPA on, then does one OUT to MG_PORT. */
+#define MG_WRITER_GPA  0x11000u
+#define MG_READER_GPA  0x11100u
+#define MG_TOUCH_GPA   0x21000u /* right after the counter: one extent in the file */
+#define MG_TOUCH_PAGES 256u
 
 struct mg_vm {
 	int vm_fd, vcpu_fd;
@@ -51,6 +58,9 @@ int mg_snapshot(struct mg_vm *vm, struct fb_vcpu_state *vcpu, struct fb_vm_state
  * template to path with a "serial" device blob and some metadata; the
  * snapshot's counter is iterations. cpuid NULL: this host's. */
 int mg_write_template(const char *path, unsigned iterations, const struct kvm_cpuid2 *cpuid);
+/* The same with the given device blobs instead of a dummy "serial". */
+int mg_write_template_devices(const char *path, unsigned iterations, const struct kvm_cpuid2 *cpuid,
+			      const struct fb_template_blob *devices, unsigned nr_devices);
 
 /* A fork: CoW mapping of the template memory, new VM, restored state. */
 int mg_fork(struct mg_vm *vm, const struct fb_template *t);

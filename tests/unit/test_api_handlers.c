@@ -55,6 +55,7 @@ static int teardown(void **state)
 {
 	struct fixture *f = *state;
 
+	fb_api_cleanup(&f->api);
 	memconn_free(&f->m);
 	json_decref(f->json);
 	fb_engine_close(f->api.engine);
@@ -82,6 +83,9 @@ static int request(struct fixture *f, const char *method, const char *path, cons
 	f->json = NULL;
 	memconn_init(&f->m, params, body);
 	int status = fb_api_handle(&f->api, &f->m.conn);
+	/* As a worker does once the response is out. */
+	fb_api_after_response(&f->api);
+	assert_int_equal(f->api.n_pending, 0);
 	assert_int_equal(memconn_status(&f->m), status);
 	const char *b = memconn_body(&f->m);
 	if (b && strstr(f->m.out, "application/json"))
@@ -378,6 +382,8 @@ static void test_health_and_metrics(void **state)
 	json_t *py = json_object_get(json_object_get(f->json, "templates"), "python");
 	assert_true(json_is_true(json_object_get(py, "ready")));
 	assert_string_equal(field_str(py, "path"), "/proc/self/exe");
+	assert_true(json_is_null(json_object_get(py, "vm_pool"))); /* no pool here */
+	assert_false(json_is_true(json_object_get(py, "in_ram")));
 	json_t *w = json_object_get(f->json, "workers");
 	assert_int_equal(json_integer_value(json_object_get(w, "total")), 2);
 	assert_int_equal(json_integer_value(json_object_get(w, "idle")), 1);
@@ -388,6 +394,37 @@ static void test_health_and_metrics(void **state)
 	assert_non_null(strstr(f->m.out, "Content-Type: text/plain; version=0.0.4"));
 	assert_non_null(strstr(memconn_body(&f->m), "forkbox_requests_total{status=\"200\"} 1\n"));
 	assert_non_null(strstr(memconn_body(&f->m), "forkbox_pool_workers{state=\"idle\"} 1\n"));
+}
+
+/* With a VM pool: executions count as hits, their costs reach the metrics
+ * once the response is out, and health shows this worker's pool. */
+static void test_vm_pool_metrics(void **state)
+{
+	struct fixture *f = *state;
+	struct fb_engine_pool_options po = {.depth = 3, .threads = 1};
+
+	f->cfg.vm_pool.depth = 3;
+	assert_int_equal(fb_engine_pool_start(f->api.engine, &po), 0);
+	assert_int_equal(request(f, "POST", "/v1/exec", "{\"code\": \"print:a\"}", NULL), 200);
+	assert_int_equal(
+	    request(f, "POST", "/v1/exec/batch",
+		    "{\"executions\": [{\"code\": \"print:b\"}, {\"code\": \"print:c\"}]}", NULL),
+	    200);
+	assert_int_equal(request(f, "GET", "/v1/metrics", NULL, NULL), 200);
+	const char *m = memconn_body(&f->m);
+	assert_non_null(strstr(m, "forkbox_vm_pool_takes_total{result=\"hit\"} 3\n"));
+	assert_non_null(strstr(m, "forkbox_vm_pool_takes_total{result=\"miss\"} 0\n"));
+	assert_non_null(strstr(m, "forkbox_executions_costed_total 3\n"));
+	assert_non_null(strstr(m, "forkbox_executions_kvm_counted_total 0\n"));
+	assert_non_null(strstr(m, "forkbox_guest_pages_total{kind=\"copied\"} 6\n"));
+	assert_non_null(strstr(m, "forkbox_vm_pool_depth 3\n"));
+	assert_non_null(strstr(m, "forkbox_vm_pool_ready 3\n"));
+	assert_int_equal(request(f, "GET", "/v1/health", NULL, NULL), 200);
+	json_t *py = json_object_get(json_object_get(f->json, "templates"), "python");
+	json_t *pool = json_object_get(py, "vm_pool");
+	assert_int_equal(json_integer_value(json_object_get(pool, "depth")), 3);
+	assert_int_equal(json_integer_value(json_object_get(pool, "hits")), 3);
+	assert_int_equal(json_integer_value(json_object_get(pool, "misses")), 0);
 }
 
 int main(void)
@@ -408,6 +445,7 @@ int main(void)
 	    T(test_client_gone_mid_stream),
 	    T(test_client_gone_mid_batch),
 	    T(test_code_with_nul),
+	    T(test_vm_pool_metrics),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

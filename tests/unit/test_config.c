@@ -67,6 +67,9 @@ static void test_defaults(void **state)
 	assert_string_equal(cfg->templates[0].recipe, "python");
 	assert_string_equal(cfg->templates[1].name, "node");
 	assert_int_equal(cfg->templates[1].max_age_s, 0);
+	assert_false(cfg->template_.lock_memory);
+	assert_false(cfg->template_.huge_pages);
+	assert_true(cfg->template_.prefetch);
 	assert_string_equal(cfg->pool.listen, "/run/forkbox/forkbox.sock");
 	assert_string_equal(cfg->pool.listen_owner, "www-data");
 	assert_string_equal(cfg->pool.listen_group, "www-data");
@@ -82,6 +85,8 @@ static void test_defaults(void **state)
 	assert_int_equal(cfg->pool.max_requests, 500);
 	assert_int_equal(cfg->pool.max_parallel_vms, 8);
 	assert_int_equal(cfg->pool.queue_timeout_ms, 5000);
+	assert_int_equal(cfg->vm_pool.depth, 2);
+	assert_int_equal(cfg->vm_pool.threads, 2);
 	assert_int_equal(cfg->limits.default_timeout_s, 30);
 	assert_int_equal(cfg->limits.max_timeout_s, 300);
 	assert_int_equal(cfg->limits.max_body_bytes, 16 * 1024 * 1024);
@@ -140,7 +145,7 @@ static void test_example_keys_documented(void **state)
 			keys++;
 		}
 	}
-	assert_int_equal(keys, 35); /* every field of struct fb_config */
+	assert_int_equal(keys, 40); /* every field of struct fb_config */
 	fclose(conf);
 	fclose(doc);
 	free(conf_path);
@@ -239,12 +244,12 @@ static void test_unknown_key_and_group(void **state)
 		     "t.conf:3: unknown setting pool.max_childs");
 	expect_error(
 	    cfg, "log = { level = \"info\"; };\npools = { max_children = 8; };",
-	    "t.conf:2: unknown group \"pools\" (groups: template, templates, pool, limits, auth, "
-	    "log, daemon)");
+	    "t.conf:2: unknown group \"pools\" (groups: template, templates, pool, vm_pool, limits, "
+	    "auth, log, daemon)");
 	expect_error(
 	    cfg, "max_children = 8;",
 	    "t.conf:1: unknown setting \"max_children\" (groups: template, templates, pool, "
-	    "limits, auth, log, daemon)");
+	    "vm_pool, limits, auth, log, daemon)");
 	expect_error(cfg, "pool = 8;", "t.conf:1: pool: expected a group { ... }, got an integer");
 	expect_error(cfg, "pool = { limits = { max_batch = 2; }; };",
 		     "t.conf:1: unknown setting pool.limits");
@@ -301,6 +306,10 @@ static void test_range_errors(void **state)
 	    "t.conf:1: limits.max_output_bytes: must be between 1 and 1099511627776 (got -5)");
 	expect_error(cfg, "templates = { a = { max_forks = -1; }; };",
 		     "t.conf:1: max_forks: must be between 0 and 1125899906842624 (got -1)");
+	expect_error(cfg, "vm_pool = { depth = 1025; };",
+		     "t.conf:1: vm_pool.depth: must be between 0 and 1024 (got 1025)");
+	expect_error(cfg, "vm_pool = { threads = 0; };",
+		     "t.conf:1: vm_pool.threads: must be between 1 and 64 (got 0)");
 	expect_error(cfg, "pool = { listen_mode = \"0960\"; };",
 		     "t.conf:1: pool.listen_mode: \"0960\" is not an octal file mode between 0 and "
 		     "0777");

@@ -109,6 +109,69 @@ static void test_exposition(void **state)
 	fb_metrics_destroy(m);
 }
 
+/* An execution's costs and the pools' counters: summed, labelled. */
+static void test_costs(void **state)
+{
+	struct fb_metrics *m = fb_metrics_create();
+	struct fb_pool_gauges g = {
+	    .vm_pool_ready = 5, .vm_pool_depth = 2, .template_resident_bytes = 4096};
+	struct fb_exec_stats a = {.pooled = true,
+				  .guest_ms = 1.5,
+				  .vmm_ms = 0.25,
+				  .halted_ms = 2,
+				  .pages_shared = 100,
+				  .pages_copied = 7,
+				  .pages_guest = 50,
+				  .kvm_stats = true,
+				  .ncounters = 3};
+	struct fb_exec_stats b = {.pooled = false,
+				  .guest_ms = 0.5,
+				  .pages_copied = 3,
+				  .pages_guest = -1,
+				  .halted_ms = -1};
+	size_t len;
+
+	(void)state;
+	assert_non_null(m);
+	snprintf(a.counters[0].name, sizeof(a.counters[0].name), "exits");
+	a.counters[0].value = 40;
+	snprintf(a.counters[1].name, sizeof(a.counters[1].name), "io_exits");
+	a.counters[1].value = 30;
+	snprintf(a.counters[2].name, sizeof(a.counters[2].name), "pf_fixed");
+	a.counters[2].value = 9;
+	fb_metrics_observe_costs(m, &a);
+	fb_metrics_observe_costs(m, &b);
+	atomic_fetch_add(&m->vm_pool.destroyed, 2);
+	atomic_fetch_add(&m->vm_pool.destroy_us, 1500);
+	char *text = fb_metrics_render(m, &g, &len);
+	assert_non_null(text);
+	const char *want[] = {
+	    "forkbox_executions_costed_total 2\n",
+	    "forkbox_executions_kvm_counted_total 1\n",
+	    "forkbox_kvm_exits_total{reason=\"all\"} 40\n",
+	    "forkbox_kvm_exits_total{reason=\"io\"} 30\n",
+	    "forkbox_kvm_exits_total{reason=\"mmio\"} 0\n",
+	    "forkbox_guest_pages_total{kind=\"touched\"} 50\n",
+	    "forkbox_guest_pages_total{kind=\"copied\"} 10\n",
+	    "forkbox_guest_pages_total{kind=\"shared\"} 100\n",
+	    "forkbox_vcpu_seconds_total{where=\"guest\"} 0.002000\n",
+	    "forkbox_vcpu_seconds_total{where=\"halted\"} 0.002000\n",
+	    "forkbox_vcpu_seconds_total{where=\"vmm\"} 0.000250\n",
+	    "forkbox_vm_pool_takes_total{result=\"hit\"} 1\n",
+	    "forkbox_vm_pool_takes_total{result=\"miss\"} 1\n",
+	    "forkbox_vm_destroyed_total 2\n",
+	    "forkbox_vm_destroy_seconds_total 0.001500\n",
+	    "forkbox_vm_pool_ready 5\n",
+	    "forkbox_vm_pool_depth 2\n",
+	    "forkbox_template_resident_bytes 4096\n",
+	};
+	for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++)
+		if (!strstr(text, want[i]))
+			fail_msg("missing: %s", want[i]);
+	free(text);
+	fb_metrics_destroy(m);
+}
+
 static void test_scoreboard(void **state)
 {
 	struct fb_scoreboard *sb = fb_scoreboard_create(3);
@@ -192,9 +255,8 @@ static void test_backoff_and_limit(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_exposition),
-	    cmocka_unit_test(test_scoreboard),
-	    cmocka_unit_test(test_pool_plan),
+	    cmocka_unit_test(test_exposition),	      cmocka_unit_test(test_costs),
+	    cmocka_unit_test(test_scoreboard),	      cmocka_unit_test(test_pool_plan),
 	    cmocka_unit_test(test_backoff_and_limit),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -206,6 +206,33 @@ print(loaded, "%.6f" % dt)'
 	fi
 }
 
+# --stats: the execution's costs, from KVM's own counters (the test host's
+# kernel has KVM_GET_STATS_FD) and the host mapping.
+check_stats() {
+	run stats --stats -c 'print(1+1)'
+	if [ "$(rc_of stats)" = 0 ] && [ "$(cat "$work/stats.out")" = 2 ] &&
+		grep -Eq '^  KVM counters: .*[ ,]exits [1-9]' "$work/stats.err" &&
+		grep -Eq '^  guest pages touched \(mapped by KVM\): [1-9]' "$work/stats.err" &&
+		grep -Eq ', [1-9][0-9]* copied' "$work/stats.err"; then
+		ok "forkbox run --stats: exits, pages touched and copied ($(grep -o 'touched.*' "$work/stats.err" | head -n 1))"
+	else
+		not_ok "forkbox run --stats (exit $(rc_of stats))"
+		show stats
+	fi
+	run statsjson --json --stats -c 'print(1+1)'
+	if [ "$(rc_of statsjson)" = 0 ] && python3 - "$work/statsjson.out" <<'PY'; then
+import json, sys
+s = json.load(open(sys.argv[1]))["stats"]
+sys.exit(0 if s["kvm_counters"]["exits"] > 0 and s["pages_copied"] > 0 and s["spawn_ms"] > 0
+         and s["pages_guest"] > 0 and s["guest_ms"] > 0 and s["teardown_ms"] >= 0 else 1)
+PY
+		ok "forkbox run --json --stats: a stats object with KVM counters and pages"
+	else
+		not_ok "forkbox run --json --stats"
+		show statsjson
+	fi
+}
+
 # A state byte flipped, or the file cut short: verify and run both refuse it.
 check_damaged() {
 	local bad=$work/bad.tmpl off
@@ -245,7 +272,7 @@ EOF
 }
 
 for check in check_print check_streams check_exit_codes check_big_output check_big_code \
-	check_clock check_isolation check_numpy_preloaded check_damaged check_distinct \
+	check_clock check_isolation check_numpy_preloaded check_stats check_damaged check_distinct \
 	check_sequential; do
 	fb_vm_op "$check"
 	$check

@@ -55,6 +55,9 @@ struct fb_template_parts {
 	unsigned nr_meta;
 	const void *mem;   /* guest physical 0..mem_size */
 	uint64_t mem_size; /* multiple of 4 KiB */
+	/* Optional working set (section "wset"): 1 bit per 4 KiB page of
+	 * memory, LSB first, mem_size / 4 KiB bits; NULL for none. */
+	const uint8_t *wset;
 };
 
 /* Called now and then while memory is written (done <= total bytes). */
@@ -91,6 +94,8 @@ int fb_template_verify_memory(const struct fb_template *t);
 int fb_template_map_memory(const struct fb_template *t, void **addr);
 
 const char *fb_template_path(const struct fb_template *t);
+/* The open file (read-only), e.g. to load the memory elsewhere. */
+int fb_template_fd(const struct fb_template *t);
 uint32_t fb_template_version(const struct fb_template *t);
 uint64_t fb_template_cpuid_fingerprint(const struct fb_template *t);
 uint64_t fb_template_mem_size(const struct fb_template *t);
@@ -109,6 +114,9 @@ int fb_template_device(const struct fb_template *t, const char *name, const void
 const char *fb_template_meta(const struct fb_template *t, const char *key);
 /* Its "runtime" metadata: "python", "node"; "python" when absent. */
 const char *fb_template_runtime(const struct fb_template *t);
+/* The recorded working set: bitmap of mem_size / 4 KiB bits, or NULL if
+ * the template has none. */
+const uint8_t *fb_template_wset(const struct fb_template *t);
 
 /* Sections, for `forkbox template inspect`. */
 struct fb_template_section_info {

@@ -38,6 +38,7 @@ struct fb_template {
 	int have_vm;
 	unsigned nr_devices;
 	struct device devices[FB_TEMPLATE_MAX_DEVICES];
+	const uint8_t *wset; /* inside state, or NULL */
 	unsigned nr_meta;
 	char *meta_text;
 	const char *meta_key[MAX_META], *meta_value[MAX_META];
@@ -236,6 +237,13 @@ static int parse_section(struct fb_template *t, unsigned i)
 	}
 	if (!strcmp(name, "meta"))
 		return parse_meta(t, data, size);
+	if (!strcmp(name, "wset")) {
+		if (size != (t->mem_size / FB_TEMPLATE_PAGE_SIZE + 7) / 8)
+			return fb_error("working set of %zu bytes for %llu pages", size,
+					(unsigned long long)(t->mem_size / FB_TEMPLATE_PAGE_SIZE));
+		t->wset = data;
+		return 0;
+	}
 	if (!strncmp(name, "vcpu", 4))
 		return parse_vcpu(t, name, data, size);
 	if (!strncmp(name, "dev:", 4))
@@ -365,6 +373,11 @@ const char *fb_template_path(const struct fb_template *t)
 	return t->path;
 }
 
+int fb_template_fd(const struct fb_template *t)
+{
+	return t->fd;
+}
+
 uint32_t fb_template_version(const struct fb_template *t)
 {
 	return t->version;
@@ -393,6 +406,11 @@ uint64_t fb_template_mem_nonzero_pages(const struct fb_template *t)
 uint64_t fb_template_file_size(const struct fb_template *t)
 {
 	return t->file_size;
+}
+
+const uint8_t *fb_template_wset(const struct fb_template *t)
+{
+	return t->wset;
 }
 
 const struct kvm_cpuid2 *fb_template_cpuid(const struct fb_template *t)

@@ -11,6 +11,9 @@
 /* The MSRs a running Linux guest depends on that are not in sregs (EFER,
  * APIC base) or the XSAVE area. Restored in this order: TSC first, so the
  * TSC deadline that follows is relative to the restored TSC. */
+#define MSR_TSC		 0x00000010
+#define MSR_TSC_DEADLINE 0x000006e0
+
 static const uint32_t wanted_msrs[] = {
     0x00000010, /* IA32_TSC */
     0x0000003b, /* IA32_TSC_ADJUST */
@@ -170,21 +173,41 @@ int fb_vcpu_state_save(int vcpu_fd, const struct fb_vcpu_caps *caps, int has_lap
 	return 0;
 }
 
-static int restore_msrs(int vcpu_fd, const struct fb_vcpu_state *st)
+/* Sets n entries (in order); 0 or -1 naming a refused MSR. */
+static int set_msrs(int vcpu_fd, const struct kvm_msr_entry *entries, uint32_t n)
 {
 	struct {
 		struct kvm_msrs hdr;
 		struct kvm_msr_entry e[FB_VCPU_MAX_MSRS];
 	} msrs;
 	memset(&msrs, 0, sizeof(msrs));
-	msrs.hdr.nmsrs = st->nr_msrs;
-	memcpy(msrs.e, st->msrs, st->nr_msrs * sizeof(msrs.e[0]));
+	msrs.hdr.nmsrs = n;
+	memcpy(msrs.e, entries, n * sizeof(msrs.e[0]));
 	int r = ioctl(vcpu_fd, KVM_SET_MSRS, &msrs);
 	if (r < 0)
 		return fb_error_errno("KVM_SET_MSRS");
-	if ((uint32_t)r < st->nr_msrs)
+	if ((uint32_t)r < n)
 		return fb_error("KVM_SET_MSRS: MSR 0x%x refused", msrs.e[r].index);
 	return 0;
+}
+
+static int restore_msrs(int vcpu_fd, const struct fb_vcpu_state *st)
+{
+	return set_msrs(vcpu_fd, st->msrs, st->nr_msrs);
+}
+
+int fb_vcpu_state_restore_time(int vcpu_fd, const struct fb_vcpu_state *st)
+{
+	struct kvm_msr_entry time[2];
+	uint32_t n = 0;
+	/* TSC first: the deadline is armed relative to it. */
+	for (uint32_t i = 0; i < st->nr_msrs; i++)
+		if (st->msrs[i].index == MSR_TSC)
+			time[n++] = st->msrs[i];
+	for (uint32_t i = 0; i < st->nr_msrs; i++)
+		if (st->msrs[i].index == MSR_TSC_DEADLINE)
+			time[n++] = st->msrs[i];
+	return set_msrs(vcpu_fd, time, n);
 }
 
 static int restore_events(int vcpu_fd, const struct fb_vcpu_state *st)

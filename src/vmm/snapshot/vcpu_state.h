@@ -63,6 +63,10 @@ int fb_vcpu_state_save(int vcpu_fd, const struct fb_vcpu_caps *caps, int has_lap
  * index for a refused MSR. */
 int fb_vcpu_state_restore(int vcpu_fd, const struct fb_vcpu_state *st);
 
+/* Only the time MSRs again (TSC, then the TSC deadline), for a VM restored
+ * a while before it runs: the guest then resumes at the snapshot's TSC. */
+int fb_vcpu_state_restore_time(int vcpu_fd, const struct fb_vcpu_state *st);
+
 /* Flat form: "FBVC" magic, version, then tagged records {u32 tag, u32 len,
  * bytes, padded to 8}. serialize returns malloc'ed bytes (size in *len) or
  * NULL; parse is strict (exact lengths, no unknown/duplicate/missing

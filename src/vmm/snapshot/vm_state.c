@@ -72,6 +72,11 @@ int fb_vm_state_restore(int vm_fd, const struct fb_vm_state *st)
 	struct kvm_pit_state2 pit = st->pit;
 	if ((st->flags & FB_VM_HAS_PIT) && IOCTL(vm_fd, KVM_SET_PIT2, &pit) < 0)
 		return -1;
+	return fb_vm_state_restore_clock(vm_fd, st);
+}
+
+int fb_vm_state_restore_clock(int vm_fd, const struct fb_vm_state *st)
+{
 	/* Flags 0: set exactly the saved clock, no realtime catch-up. */
 	struct kvm_clock_data clock = {.clock = st->clock.clock};
 	return IOCTL(vm_fd, KVM_SET_CLOCK, &clock);

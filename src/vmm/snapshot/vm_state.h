@@ -28,6 +28,9 @@ int fb_vm_state_save(int vm_fd, uint32_t flags, struct fb_vm_state *st);
  * snapshot stopped; forkbox's agent sets wall time itself). */
 int fb_vm_state_restore(int vm_fd, const struct fb_vm_state *st);
 
+/* Only the KVM clock again (for a VM restored a while before it runs). */
+int fb_vm_state_restore_clock(int vm_fd, const struct fb_vm_state *st);
+
 /* Flat form like fb_vcpu_state_serialize() ("FBVM" magic). */
 void *fb_vm_state_serialize(const struct fb_vm_state *st, size_t *len);
 int fb_vm_state_parse(const void *data, size_t len, struct fb_vm_state *st);

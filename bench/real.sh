@@ -1,0 +1,142 @@
+#!/bin/bash
+# The real-guest half of `make bench` (bench/run.sh runs it where KVM can
+# boot the guest: natively, else inside the KVM test host). Prints rows
+#   ROW<TAB>what<TAB>p50<TAB>p99<TAB>unit<TAB>key
+# for the product (CLI and nginx, pooled and not, print(1+1) and numpy,
+# memory per fork, throughput) and, in the same run and conditions, the
+# peers a user would pick instead, run from the guest's own root filesystem
+# unpacked into RAM: python3 -c cold (with and without numpy), bubblewrap +
+# python3, fcgiwrap CGI running python3, and a cold boot of our guest.
+# key names a row for ratios (bench/run.sh). Progress goes to stderr.
+#
+# env: FORKBOX_BENCH_RUNS (default 100) product runs per row,
+#      FORKBOX_BENCH_PEER_RUNS (default 20) runs per peer row.
+set -uo pipefail
+
+src=${FORKBOX_SRCDIR:-$(cd "$(dirname "$0")/.." && pwd)}
+build=${FORKBOX_BUILDDIR:-$src}
+runs=${FORKBOX_BENCH_RUNS:-100}
+peer_runs=${FORKBOX_BENCH_PEER_RUNS:-20}
+forkbox=$build/forkbox
+PRINT='print(1+1)'
+NUMPY='import numpy as np; print(int(np.random.rand(1000).argsort()[0] >= 0))'
+
+die() {
+	echo "bench: $*" >&2
+	exit 1
+}
+say() { echo "bench: $*" >&2; }
+row() { printf 'ROW\t%s\t%s\t%s\t%s\t%s\n' "$@"; }
+
+work=$(mktemp -d /var/tmp/forkbox-bench.XXXXXX) || die mktemp
+trap 'rm -rf "$work"' EXIT
+chmod 755 "$work" # nginx's workers (www-data) reach the sockets below it
+
+# p50 / p99 of the numbers in FILE, one per line.
+pct() {
+	sort -n "$1" | awk -v p="$2" '{ v[NR] = $1 } END {
+		i = int(p / 100 * (NR - 1) + 0.5) + 1; if (i > NR) i = NR; printf "%.1f", v[i] }'
+}
+stat_row() { # WHAT FILE UNIT KEY
+	row "$1" "$(pct "$2" 50)" "$(pct "$2" 99)" "$3" "$4"
+}
+
+# timed N FILE EXPECT CMD...: runs CMD N times, each one's wall time (ms)
+# into FILE; its stdout must be EXPECT. Exits on a failure (run it in a
+# subshell to go on).
+timed() {
+	local n=$1 file=$2 expect=$3 t0 t1 out i
+	shift 3
+	: >"$file"
+	for ((i = 0; i < n; i++)); do
+		t0=$EPOCHREALTIME
+		out=$("$@" 2>>"$work/errors") || die "$* failed (run $i): $(tail -n 3 "$work/errors")"
+		t1=$EPOCHREALTIME
+		[ "$out" = "$expect" ] || die "$*: printed '$out', expected '$expect'"
+		awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.3f\n", (b - a) * 1000 }' >>"$file"
+	done
+}
+
+field() { awk -v k="$2" -v n="$3" '$1 == k { print $(n + 1); exit }' "$1"; }
+
+build_template() {
+	say "building the template (boot, snapshot, working set)"
+	"$forkbox" template build -o "$work/python.tmpl" >"$work/build.log" 2>&1 ||
+		{ cat "$work/build.log" >&2; die "template build failed"; }
+	local boot_s
+	boot_s=$(grep -o 'ready after [0-9.]* s' "$work/build.log" | grep -o '[0-9.]*' | head -n 1)
+	row "peer: boot our own guest to readiness (a VM booted per request)" \
+		"$(awk -v s="$boot_s" 'BEGIN { print s * 1000 }')" - ms boot
+}
+
+# The engine in-process: costs per execution and memory per fork.
+engine_rows() {
+	local b=$build/bench/exec-bench t=$work/python.tmpl
+	say "exec-bench: memory and costs per execution"
+	"$b" -n 20 --ram --pool 2 -c "$PRINT" --expect $'2\n' "$t" >"$work/eb-print" ||
+		{ cat "$work/eb-print" >&2; die "exec-bench failed"; }
+	"$b" -n 20 --ram --pool 2 -c "$NUMPY" --expect $'1\n' "$t" >"$work/eb-numpy" ||
+		{ cat "$work/eb-numpy" >&2; die "exec-bench failed"; }
+	local f
+	for f in print numpy; do
+		row "host memory per fork after $f: PSS / private (copied)" \
+			"$(field "$work/eb-$f" fork_rss_kb 5)" "$(field "$work/eb-$f" fork_rss_kb 8)" KiB "mem-$f"
+		row "guest pages touched ($f; KVM's count) / copied" \
+			"$(field "$work/eb-$f" pages_p50 2)" "$(field "$work/eb-$f" pages_p50 4)" pages "pages-$f"
+	done
+	row "host memory per idle pooled fork: PSS / private" \
+		"$(field "$work/eb-print" idle_fork_kb 2)" "$(field "$work/eb-print" idle_fork_kb 4)" KiB \
+		mem-idle-real
+}
+
+cli_rows() {
+	say "forkbox run (CLI): $runs x print, $runs x numpy"
+	timed "$runs" "$work/cli-print" 2 "$forkbox" run --template "$work/python.tmpl" -c "$PRINT"
+	stat_row "forkbox run -c 'print(1+1)' (CLI: open, fork, exec, exit; no pool)" \
+		"$work/cli-print" ms cli-print
+	timed "$runs" "$work/cli-numpy" 1 "$forkbox" run --template "$work/python.tmpl" -c "$NUMPY"
+	stat_row "forkbox run, numpy rand(1000).argsort() (CLI)" "$work/cli-numpy" ms cli-numpy
+}
+
+unpack_rootfs() {
+	say "unpacking the guest's root filesystem into RAM for the peers"
+	mkdir -p "$work/rootfs"
+	zstd -dc "$build/guest/out/rootfs.cpio.zst" | (cd "$work/rootfs" && cpio -idm --quiet) ||
+		die "unpack guest/out/rootfs.cpio.zst"
+	mkdir -p "$work/rootfs/tmp" "$work/rootfs/proc" "$work/rootfs/dev"
+}
+
+peer_rows() {
+	local r=$work/rootfs
+	say "peers: $peer_runs runs each"
+	timed "$peer_runs" "$work/py" 2 chroot "$r" /usr/bin/python3 -c "$PRINT"
+	stat_row "peer: python3 -c 'print(1+1)', cold (chroot, rootfs in RAM)" "$work/py" ms py
+	timed "$peer_runs" "$work/pyimport" "" chroot "$r" /usr/bin/python3 -c 'import numpy'
+	stat_row "peer: python3 -c 'import numpy', cold" "$work/pyimport" ms pyimport
+	timed "$peer_runs" "$work/pynp" 1 chroot "$r" /usr/bin/python3 -c "$NUMPY"
+	stat_row "peer: python3 -c, import numpy + the same numpy op, cold" "$work/pynp" ms pynp
+	# Every namespace but a user namespace, which root may not create in a
+	# chroot such as the KVM test host's.
+	timed "$peer_runs" "$work/bwrap" 2 bwrap --ro-bind "$r" / --proc /proc --dev /dev \
+		--tmpfs /tmp --unshare-pid --unshare-ipc --unshare-uts --unshare-net \
+		--unshare-cgroup --die-with-parent /usr/bin/python3 -c "$PRINT"
+	stat_row "peer: bubblewrap (pid, ipc, uts, net, cgroup namespaces) + python3 -c 'print(1+1)'" \
+		"$work/bwrap" ms bwrap
+	"$src/bench/http.sh" fcgiwrap "$r" "$peer_runs" "$work" || die "fcgiwrap peer failed"
+}
+
+http_rows() {
+	local depth
+	for depth in 2 0; do
+		"$src/bench/http.sh" forkbox "$work/python.tmpl" "$runs" "$work" "$depth" ||
+			die "nginx + forkbox-fcgi (vm_pool.depth $depth) failed"
+	done
+}
+
+build_template
+engine_rows
+http_rows
+cli_rows
+unpack_rootfs
+# A peer that fails costs its row, not the run's other rows.
+(peer_rows) || row "peers: failed, see the log" - - - peers-failed

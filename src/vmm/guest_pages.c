@@ -1,0 +1,76 @@
+/* /proc/self/pagemap: one 64-bit entry per virtual page; bit 63 present,
+ * bit 61 file page or shared anonymous (a template page), else a private
+ * anonymous page (a copy). Flags are readable without privileges. */
+#include "vmm/guest_pages.h"
+
+#include "util/error.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <unistd.h>
+
+#define PM_PRESENT (1ull << 63)
+#define PM_FILE	   (1ull << 61)
+#define BATCH	   8192 /* entries per read: 32 MiB of guest memory */
+
+typedef void (*page_fn)(void *ctx, uint64_t index, uint64_t entry);
+
+static int scan(const void *mem, uint64_t size, page_fn fn, void *ctx)
+{
+	int fd = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return fb_error_errno("open /proc/self/pagemap");
+	static __thread uint64_t buf[BATCH];
+	uint64_t first = (uint64_t)(uintptr_t)mem / FB_GUEST_PAGE_SIZE;
+	uint64_t pages = size / FB_GUEST_PAGE_SIZE;
+	int rc = 0;
+	for (uint64_t done = 0; done < pages && rc == 0;) {
+		uint64_t want = pages - done < BATCH ? pages - done : BATCH;
+		ssize_t n = pread(fd, buf, want * sizeof(uint64_t),
+				  (off_t)((first + done) * sizeof(uint64_t)));
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			rc = n < 0 ? fb_error_errno("read /proc/self/pagemap")
+				   : fb_error("read /proc/self/pagemap: end of file");
+			break;
+		}
+		uint64_t got = (uint64_t)n / sizeof(uint64_t);
+		for (uint64_t i = 0; i < got; i++)
+			if (buf[i] & PM_PRESENT)
+				fn(ctx, done + i, buf[i]);
+		done += got;
+	}
+	close(fd);
+	return rc;
+}
+
+static void count_page(void *ctx, uint64_t index, uint64_t entry)
+{
+	struct fb_guest_page_counts *c = ctx;
+	(void)index;
+	if (entry & PM_FILE)
+		c->shared++;
+	else
+		c->copied++;
+}
+
+int fb_guest_pages_count(const void *mem, uint64_t size, struct fb_guest_page_counts *counts)
+{
+	*counts = (struct fb_guest_page_counts){0};
+	return scan(mem, size, count_page, counts);
+}
+
+static void mark_page(void *ctx, uint64_t index, uint64_t entry)
+{
+	uint8_t *bits = ctx;
+	if (entry & PM_FILE)
+		bits[index / 8] |= (uint8_t)(1u << (index % 8));
+}
+
+int fb_guest_pages_mark_shared(const void *mem, uint64_t size, uint8_t *bits)
+{
+	return scan(mem, size, mark_page, bits);
+}

@@ -1,0 +1,28 @@
+/* Which pages of a VM's guest memory the host mapping holds, from
+ * /proc/self/pagemap: template pages mapped as they are (shared with the
+ * template and every other fork) and pages copied on write (private to this
+ * VM). Host read faults map up to 16 neighbouring template pages at once
+ * (fault-around), so "shared" counts pages near the ones the guest read;
+ * KVM's own count of the pages it mapped for the guest is in its
+ * statistics (kvm_stats.h, pages_4k). */
+#ifndef FORKBOX_VMM_GUEST_PAGES_H
+#define FORKBOX_VMM_GUEST_PAGES_H
+
+#include <stdint.h>
+
+#define FB_GUEST_PAGE_SIZE 4096u
+
+struct fb_guest_page_counts {
+	uint64_t shared; /* present, the template's own page */
+	uint64_t copied; /* present, a private copy (the guest wrote it) */
+};
+
+/* Counts over [mem, mem+size) (page-aligned). 0 or -1 + fb_error_last(). */
+int fb_guest_pages_count(const void *mem, uint64_t size, struct fb_guest_page_counts *counts);
+
+/* Sets bit i of bits (1 bit per page, LSB first) for every page i of
+ * [mem, mem+size) that is mapped and still the template's (read, never
+ * written); other bits are left as they are. 0 or -1. */
+int fb_guest_pages_mark_shared(const void *mem, uint64_t size, uint8_t *bits);
+
+#endif
