@@ -22,7 +22,7 @@
 struct build_args {
 	const char *config, *store, *output, *kernel, *initramfs, *cmdline;
 	double timeout_s;
-	bool console, if_stale;
+	bool console, if_stale, no_working_set;
 	char **names; /* NULL-terminated; empty = every configured template */
 	int n_names;
 };
@@ -34,7 +34,8 @@ static int parse_args(int argc, char **argv, struct build_args *a)
 	    {"output", required_argument, NULL, 'o'},	 {"kernel", required_argument, NULL, 'k'},
 	    {"initramfs", required_argument, NULL, 'i'}, {"cmdline", required_argument, NULL, 'L'},
 	    {"timeout", required_argument, NULL, 't'},	 {"console", no_argument, NULL, 'C'},
-	    {"if-stale", no_argument, NULL, 's'},	 {NULL, 0, NULL, 0}};
+	    {"if-stale", no_argument, NULL, 's'},	 {"no-working-set", no_argument, NULL, 'W'},
+	    {NULL, 0, NULL, 0}};
 	*a = (struct build_args){.timeout_s = 300};
 	int c;
 	optind = 1;
@@ -65,6 +66,9 @@ static int parse_args(int argc, char **argv, struct build_args *a)
 		case 's':
 			a->if_stale = true;
 			break;
+		case 'W':
+			a->no_working_set = true;
+			break;
 		case 't':
 			a->timeout_s = strtod(optarg, &end);
 			if (!*optarg || *end || !(a->timeout_s > 0))
@@ -89,8 +93,13 @@ static int parse_args(int argc, char **argv, struct build_args *a)
 
 /* The templates named, or all of them; NULL entries for unknown names. */
 static int select_templates(const struct fb_template_setup *s, char **names, int n,
-			    const struct fb_template_decl **out, size_t *count)
+			    const struct fb_template_decl **out, size_t *count, bool one)
 {
+	if (n == 0 && one) { /* -o FILE: the first (default) template */
+		out[0] = &s->cfg.templates[0];
+		*count = 1;
+		return 0;
+	}
 	if (n == 0) {
 		for (size_t i = 0; i < s->cfg.n_templates; i++)
 			out[i] = &s->cfg.templates[i];
@@ -191,8 +200,9 @@ static int build_one(const struct fb_template_setup *s, const struct build_args 
 					    .ready_timeout_s = a->timeout_s,
 					    .console_fd = a->console ? STDERR_FILENO : -1,
 					    .progress = stderr,
-					    .output = a->output,
-					    .initramfs = a->initramfs};
+					    .output = path,
+					    .initramfs = a->initramfs,
+					    .no_working_set = a->no_working_set};
 	rc = fb_store_build(kvm, s->cfg.template_.store, t->name, &r, &img, &bo);
 out:
 	fb_recipe_free(&r);
@@ -218,7 +228,7 @@ int fb_cmd_template_build(int argc, char **argv)
 	const struct fb_template_decl *sel[FB_MAX_TEMPLATES];
 	size_t n = 0;
 	if (fb_template_setup_load(&s, a.config, a.store) < 0 ||
-	    select_templates(&s, a.names, a.n_names, sel, &n) < 0) {
+	    select_templates(&s, a.names, a.n_names, sel, &n, a.output != NULL) < 0) {
 		fprintf(stderr, "forkbox template build: %s\n", fb_error_last());
 		fb_template_setup_free(&s);
 		return 1;
@@ -277,7 +287,7 @@ int fb_cmd_template_image(int argc, char **argv)
 	size_t n = 0;
 	int failed = 0;
 	if (fb_template_setup_load(&s, a.config, a.store) < 0 ||
-	    select_templates(&s, a.names, a.n_names, sel, &n) < 0) {
+	    select_templates(&s, a.names, a.n_names, sel, &n, false) < 0) {
 		fprintf(stderr, "forkbox template image: %s\n", fb_error_last());
 		failed = 1;
 	}

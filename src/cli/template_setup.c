@@ -73,7 +73,11 @@ int fb_template_setup_inputs(const struct fb_template_setup *s, const struct fb_
 void fb_template_setup_path(const struct fb_template_setup *s, const char *name, char *out,
 			    size_t cap)
 {
-	fb_store_path(s->cfg.template_.store, name, out, cap);
+	const struct fb_template_decl *t = fb_config_template(&s->cfg, name);
+	if (t)
+		fb_config_template_file(&s->cfg, t, out, cap);
+	else
+		fb_store_path(s->cfg.template_.store, name, out, cap);
 }
 
 const struct fb_template_decl *fb_template_setup_for_language(const struct fb_template_setup *s,

@@ -212,7 +212,7 @@ static void handle_signal(struct fb_master *m, int sig)
 		break;
 	case SIGHUP:
 		if (!m->stopping)
-			fb_master_reload(m);
+			fb_master_reload(m, "SIGHUP");
 		break;
 	case SIGUSR1:
 		if (fb_log_reopen())

@@ -34,8 +34,10 @@ void fb_master_supervise(struct fb_master *m);
  * when old_only; at most max of them (-1 = all). */
 void fb_master_signal_workers(struct fb_master *m, int sig, bool idle_only, bool old_only, int max);
 
-/* SIGHUP: build the next generation; keep the current one on failure. */
-void fb_master_reload(struct fb_master *m);
+/* SIGHUP or a rotation (why names it): build the next generation from
+ * the configuration file, sharing unchanged templates; keep the current
+ * one on failure. */
+void fb_master_reload(struct fb_master *m, const char *why);
 
 /* The signals the master handles (kept blocked, taken by sigtimedwait). */
 sigset_t fb_master_signals(void);

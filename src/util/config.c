@@ -431,6 +431,12 @@ static int parse_template(const struct parse *p, const config_setting_t *g,
 						     "name or path",
 						     name);
 			set_str(t->recipe, sizeof(t->recipe), text);
+		} else if (!strcmp(k, "path")) {
+			const char *text = config_setting_get_string(s);
+			if (!text || !*text || strlen(text) >= sizeof(t->path))
+				return setting_error(p, s,
+						     "templates.%s.path: expected a file name", name);
+			set_str(t->path, sizeof(t->path), text);
 		} else if (!strcmp(k, "max_age_seconds")) {
 			if (template_number(p, s, 10LL * 365 * 86400, &v) < 0)
 				return -1;
@@ -440,7 +446,7 @@ static int parse_template(const struct parse *p, const config_setting_t *g,
 				return -1;
 		} else {
 			return setting_error(p, s,
-					     "unknown setting templates.%s.%s (recipe, "
+					     "unknown setting templates.%s.%s (recipe, path, "
 					     "max_age_seconds, max_forks)",
 					     name, k);
 		}
@@ -596,6 +602,15 @@ void fb_config_recipe_path(const struct fb_config *cfg, const struct fb_template
 		snprintf(out, cap, "%s", t->recipe);
 	else
 		snprintf(out, cap, "%s/%s.recipe", cfg->template_.recipes, t->recipe);
+}
+
+void fb_config_template_file(const struct fb_config *cfg, const struct fb_template_decl *t,
+			     char *out, size_t cap)
+{
+	if (t->path[0])
+		snprintf(out, cap, "%s", t->path);
+	else
+		snprintf(out, cap, "%s/%s.tmpl", cfg->template_.store, t->name);
 }
 
 const struct fb_template_decl *fb_config_template(const struct fb_config *cfg, const char *name)

@@ -40,6 +40,7 @@ struct fb_vm_pool_config {
 struct fb_template_decl {
 	char name[FB_TEMPLATE_DECL_NAME_MAX]; /* [a-z0-9_-]; its file is STORE/NAME.tmpl */
 	char recipe[FB_PATH_MAX];	      /* recipe: a name in template.recipes, or a path */
+	char path[FB_PATH_MAX];		      /* path: its file; "" = STORE/NAME.tmpl */
 	unsigned max_age_s;		      /* max_age_seconds: rebuild when older; 0 = never */
 	uint64_t max_forks;		      /* max_forks: rebuild after this many; 0 = never */
 };
@@ -116,6 +117,9 @@ void fb_config_free(struct fb_config *cfg);
  * (contains '/'), else template.recipes/RECIPE.recipe. */
 void fb_config_recipe_path(const struct fb_config *cfg, const struct fb_template_decl *t, char *out,
 			   size_t cap);
+/* The file of a template: its path setting, else STORE/NAME.tmpl. */
+void fb_config_template_file(const struct fb_config *cfg, const struct fb_template_decl *t,
+			     char *out, size_t cap);
 /* The template of that name, or NULL. */
 const struct fb_template_decl *fb_config_template(const struct fb_config *cfg, const char *name);
 

@@ -63,7 +63,7 @@ static int valid_identifier(const char *s)
 	return 1;
 }
 
-enum list_kind { LIST_LANGUAGE, LIST_PACKAGE, LIST_NAME };
+enum list_kind { LIST_LANGUAGE, LIST_PACKAGE, LIST_NAME, LIST_CODE };
 
 static int check_item(const struct parse *p, const config_setting_t *s, enum list_kind kind,
 		      const char *v)
@@ -77,6 +77,8 @@ static int check_item(const struct parse *p, const config_setting_t *s, enum lis
 		return at(p, s, "\"%s\" is not a Debian package name", v);
 	if (kind == LIST_NAME && (!valid_identifier(v) || (v[0] == '_' && v[1] == '_')))
 		return at(p, s, "\"%s\" is not a name the code could use", v);
+	if (kind == LIST_CODE && (!*v || strlen(v) > 65536))
+		return at(p, s, "a request's code is 1 to 65536 bytes");
 	return 0;
 }
 
@@ -194,6 +196,8 @@ static int parse_setting(const struct parse *p, const config_setting_t *s)
 		return get_list(p, s, LIST_PACKAGE, &r->packages, &r->n_packages);
 	if (!strcmp(k, "bind"))
 		return get_list(p, s, LIST_NAME, &r->bind, &r->n_bind);
+	if (!strcmp(k, "working_set"))
+		return get_list(p, s, LIST_CODE, &r->working_set, &r->n_working_set);
 	if (!strcmp(k, "memory_mb"))
 		return get_uint(p, s, 64, 3072, &r->memory_mb);
 	if (!strcmp(k, "limits"))
@@ -238,6 +242,10 @@ static void hash_recipe(struct fb_recipe *r)
 		PUT("package %s\n", r->packages[i]);
 	for (size_t i = 0; i < r->n_bind; i++)
 		PUT("bind %s\n", r->bind[i]);
+	for (size_t i = 0; i < r->n_working_set; i++) {
+		PUT("working_set %zu\n", strlen(r->working_set[i]));
+		fb_sha256_update(&s, r->working_set[i], strlen(r->working_set[i]));
+	}
 	PUT("prelude %zu\n", strlen(r->prelude));
 #undef PUT
 	fb_sha256_update(&s, r->prelude, strlen(r->prelude));
@@ -329,9 +337,10 @@ void fb_recipe_free(struct fb_recipe *r)
 {
 	free_list(r->packages, r->n_packages);
 	free_list(r->bind, r->n_bind);
+	free_list(r->working_set, r->n_working_set);
 	free(r->prelude);
-	r->packages = r->bind = NULL;
-	r->n_packages = r->n_bind = 0;
+	r->packages = r->bind = r->working_set = NULL;
+	r->n_packages = r->n_bind = r->n_working_set = 0;
 	r->prelude = NULL;
 }
 

@@ -6,6 +6,7 @@
  *   packages  = ["python3-numpy"];     Debian packages of its root filesystem
  *   prelude   = "import numpy";        run in the worker before the snapshot
  *   bind      = ["numpy", "np"];       prelude names bound for the user's code
+ *   working_set = ["print(1+1)"];      typical requests (each must exit 0)
  *   memory_mb = 512;                   guest RAM
  *   limits    = { max_processes = 512; timeout_seconds = 30;
  *                 max_timeout_seconds = 300; };
@@ -36,14 +37,20 @@ struct fb_recipe {
 	char **bind;
 	size_t n_bind;
 	char *prelude; /* "" when none */
+	/* Typical requests, run in forks of a new template: the guest pages
+	 * they touch (its working set) are mapped into every fork before it
+	 * runs. Each must exit 0. */
+	char **working_set;
+	size_t n_working_set;
 	unsigned memory_mb;
 	unsigned max_processes;
 	unsigned timeout_s;	/* limits.timeout_seconds; 0 = the server's default */
 	unsigned max_timeout_s; /* limits.max_timeout_seconds; 0 = the server's */
-	/* SHA-256 of everything that goes into the guest (runtime, packages,
-	 * prelude, bind, memory, max_processes): a template records it, and a
-	 * change makes the template stale. Languages and timeouts are the
-	 * server's business: changing them needs no rebuild. */
+	/* SHA-256 of everything that goes into the template (runtime,
+	 * packages, prelude, bind, working_set, memory, max_processes): a
+	 * template records it, and a change makes the template stale.
+	 * Languages and timeouts are the server's business: changing them
+	 * needs no rebuild. */
 	char sha256[FB_SHA256_HEX];
 };
 

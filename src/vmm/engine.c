@@ -150,6 +150,11 @@ void fb_engine_info(struct fb_engine *engine, struct fb_engine_info *info)
 {
 	*info = (struct fb_engine_info){0};
 	info->template_path = fb_template_path(engine->template);
+	info->runtime = fb_template_runtime(engine->template);
+	const char *v = fb_template_meta(engine->template, "generation");
+	info->generation = v ? (unsigned)strtoul(v, NULL, 10) : 0;
+	v = fb_template_meta(engine->template, "created_unix");
+	info->created_unix = v ? strtoll(v, NULL, 10) : 0;
 	info->guest_memory_bytes = fb_template_mem_size(engine->template);
 	info->ready = true;
 	if (engine->ram) {

@@ -151,6 +151,10 @@ bool fb_engine_pool_counts(struct fb_engine *engine, struct fb_engine_pool_count
 /* Facts for /v1/health and /v1/metrics (reads the template's residency). */
 struct fb_engine_info {
 	const char *template_path;
+	/* From the template's metadata (template_store.h): */
+	const char *runtime; /* "python", "node" */
+	unsigned generation; /* 0 when it records none (a file built by hand) */
+	int64_t created_unix; /* build time, 0 when unknown */
 	uint64_t guest_memory_bytes;
 	bool ready;
 	bool memory_in_ram;

@@ -27,13 +27,6 @@
 #define CONSOLE_TAIL_LINES 6
 #define CONSOLE_LINE_MAX   160
 
-const char *const fb_template_working_set_codes[] = {
-    "print(1+1)",
-    "import numpy\nprint(numpy.arange(12).reshape(3, 4).sum())",
-};
-const size_t fb_template_n_working_set_codes =
-    sizeof(fb_template_working_set_codes) / sizeof(fb_template_working_set_codes[0]);
-
 struct build_ctx {
 	const struct fb_template_build_options *opts;
 	struct fb_vm *vm;

@@ -38,10 +38,6 @@ struct fb_template_build_options {
 	size_t n_working_set_codes;
 };
 
-/* The requests forkbox records the working set with by default. */
-extern const char *const fb_template_working_set_codes[];
-extern const size_t fb_template_n_working_set_codes;
-
 /* Returns 0 with the file written, or -1 with fb_error_last() set. */
 int fb_template_build(const struct fb_kvm *kvm, const struct fb_template_build_options *opts);
 

@@ -139,6 +139,8 @@ int fb_store_build(const struct fb_kvm *kvm, const char *store, const char *name
 	    .ready_timeout_s = opts->ready_timeout_s > 0 ? opts->ready_timeout_s : 300,
 	    .console_fd = opts->console_fd,
 	    .progress = opts->progress,
+	    .working_set_codes = (const char *const *)r->working_set,
+	    .n_working_set_codes = opts->no_working_set ? 0 : r->n_working_set,
 	};
 	if (opts->progress)
 		fprintf(opts->progress, "template %s: generation %s from recipe %s (%s)\n", name,

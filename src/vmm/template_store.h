@@ -70,6 +70,7 @@ struct fb_store_build_options {
 	/* Boot this initramfs (then the recipe's files) instead of the image's
 	 * rootfs and agent (for experts and tests); NULL normally. */
 	const char *initramfs;
+	bool no_working_set; /* do not record the recipe's working set */
 };
 
 /* Boot the recipe's guest image (hashed in img) and write template NAME

@@ -276,7 +276,7 @@ static void test_type_errors(void **state)
 	expect_error(cfg, "templates = { a = { recipe = 1; }; };",
 		     "t.conf:1: templates.a.recipe: expected a recipe name or path");
 	expect_error(cfg, "templates = { a = { size = 1; }; };",
-		     "t.conf:1: unknown setting templates.a.size (recipe, max_age_seconds, "
+		     "t.conf:1: unknown setting templates.a.size (recipe, path, max_age_seconds, "
 		     "max_forks)");
 	expect_error(cfg, "pool = { listen_mode = 0660; };",
 		     "t.conf:1: pool.listen_mode: expected an octal string like \"0660\", got an "
