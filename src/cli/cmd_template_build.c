@@ -29,13 +29,17 @@ struct build_args {
 
 static int parse_args(int argc, char **argv, struct build_args *a)
 {
-	static const struct option opts[] = {
-	    {"config", required_argument, NULL, 'c'},	 {"store", required_argument, NULL, 'S'},
-	    {"output", required_argument, NULL, 'o'},	 {"kernel", required_argument, NULL, 'k'},
-	    {"initramfs", required_argument, NULL, 'i'}, {"cmdline", required_argument, NULL, 'L'},
-	    {"timeout", required_argument, NULL, 't'},	 {"console", no_argument, NULL, 'C'},
-	    {"if-stale", no_argument, NULL, 's'},	 {"no-working-set", no_argument, NULL, 'W'},
-	    {NULL, 0, NULL, 0}};
+	static const struct option opts[] = {{"config", required_argument, NULL, 'c'},
+					     {"store", required_argument, NULL, 'S'},
+					     {"output", required_argument, NULL, 'o'},
+					     {"kernel", required_argument, NULL, 'k'},
+					     {"initramfs", required_argument, NULL, 'i'},
+					     {"cmdline", required_argument, NULL, 'L'},
+					     {"timeout", required_argument, NULL, 't'},
+					     {"console", no_argument, NULL, 'C'},
+					     {"if-stale", no_argument, NULL, 's'},
+					     {"no-working-set", no_argument, NULL, 'W'},
+					     {NULL, 0, NULL, 0}};
 	*a = (struct build_args){.timeout_s = 300};
 	int c;
 	optind = 1;
@@ -159,20 +163,6 @@ static int ensure_store(const char *store)
 	return 0;
 }
 
-/* The kernel's command line plus template.cmdline_extra. */
-static int with_extra(const struct fb_guest_image *img, const struct fb_template_setup *s,
-		      char cmdline[FB_BOOT_CMDLINE_MAX])
-{
-	fb_boot_base_cmdline(img->kernel, cmdline, FB_BOOT_CMDLINE_MAX);
-	size_t len = strlen(cmdline);
-	if (len + 1 + strlen(s->cfg.template_.cmdline_extra) >= FB_BOOT_CMDLINE_MAX)
-		return fb_error("template.cmdline_extra: the kernel command line would exceed %d "
-				"bytes",
-				FB_BOOT_CMDLINE_MAX - 1);
-	snprintf(cmdline + len, FB_BOOT_CMDLINE_MAX - len, " %s", s->cfg.template_.cmdline_extra);
-	return 0;
-}
-
 static int build_one(const struct fb_template_setup *s, const struct build_args *a,
 		     const struct fb_kvm *kvm, const struct fb_template_decl *t)
 {
@@ -194,7 +184,7 @@ static int build_one(const struct fb_template_setup *s, const struct build_args 
 		goto out;
 	if (a->cmdline)
 		snprintf(cmdline, sizeof(cmdline), "%s", a->cmdline);
-	else if (s->cfg.template_.cmdline_extra[0] && (rc = with_extra(&img, s, cmdline)) < 0)
+	else if ((rc = fb_store_cmdline(&s->cfg, img.kernel, cmdline)) < 0)
 		goto out;
 	struct fb_store_build_options bo = {.kernel_cmdline = cmdline[0] ? cmdline : NULL,
 					    .ready_timeout_s = a->timeout_s,

@@ -56,18 +56,7 @@ void fb_template_setup_free(struct fb_template_setup *s)
 int fb_template_setup_inputs(const struct fb_template_setup *s, const struct fb_template_decl *t,
 			     bool build_rootfs, struct fb_recipe *r, struct fb_guest_image *img)
 {
-	char path[FB_PATH_MAX + 32];
-	fb_config_recipe_path(&s->cfg, t, path, sizeof(path));
-	if (fb_recipe_load(r, path) < 0)
-		return fb_error_prefix("template %s", t->name);
-	struct fb_guest_image_source src = {.kernel = s->cfg.template_.kernel,
-					    .images = s->cfg.template_.images,
-					    .builder = s->builder[0] ? s->builder : NULL};
-	if (fb_guest_image_find(r, &src, build_rootfs, img) < 0 || fb_guest_image_hash(img) < 0) {
-		fb_recipe_free(r);
-		return fb_error_prefix("template %s", t->name);
-	}
-	return 0;
+	return fb_store_inputs(&s->cfg, t, s->builder[0] ? s->builder : NULL, build_rootfs, r, img);
 }
 
 void fb_template_setup_path(const struct fb_template_setup *s, const char *name, char *out,

@@ -44,7 +44,7 @@ static void warn_not_ready(const struct fb_runtime *rt)
 	}
 }
 
-void fb_master_reload(struct fb_master *m, const char *why)
+int fb_master_reload(struct fb_master *m, const char *why)
 {
 	struct fb_runtime *next = calloc(1, sizeof(*next));
 
@@ -56,7 +56,7 @@ void fb_master_reload(struct fb_master *m, const char *why)
 		if (next)
 			fb_config_free(&next->cfg);
 		free(next);
-		return;
+		return -1;
 	}
 	if (strcmp(next->cfg.pool.listen, m->rt->cfg.pool.listen) != 0)
 		fb_log(FB_LOG_WARNING, "pool.listen changed: restart to listen on %s",
@@ -79,8 +79,10 @@ void fb_master_reload(struct fb_master *m, const char *why)
 	fb_master_signal_workers(m, SIGTERM, false, true, -1);
 	char served[2048];
 	describe(m->rt, served, sizeof(served));
-	fb_log(FB_LOG_NOTICE, "reloaded: generation %u, templates %s", m->rt->generation, served);
+	fb_log(FB_LOG_NOTICE, "reloaded (configuration %u): templates %s", m->rt->generation,
+	       served);
 	warn_not_ready(m->rt);
+	return 0;
 }
 
 static int open_socket(struct fb_master *m)

@@ -10,6 +10,7 @@
 #define FORKBOX_VMM_TEMPLATE_STORE_H
 
 #include "util/recipe.h"
+#include "vmm/boot.h"
 #include "vmm/guest_image.h"
 #include "vmm/kvm.h"
 
@@ -78,6 +79,27 @@ struct fb_store_build_options {
 int fb_store_build(const struct fb_kvm *kvm, const char *store, const char *name,
 		   const struct fb_recipe *r, const struct fb_guest_image *img,
 		   const struct fb_store_build_options *opts);
+
+/* What template t of cfg is built from now: its recipe, and its guest
+ * image (hashed). builder (may be NULL): the rootfs build script, run when
+ * build_rootfs and the recipe's root filesystem is missing. 0, or -1 with
+ * fb_error_last() set (r is freed then). */
+int fb_store_inputs(const struct fb_config *cfg, const struct fb_template_decl *t,
+		    const char *builder, bool build_rootfs, struct fb_recipe *r,
+		    struct fb_guest_image *img);
+
+/* The kernel command line for builds: "" (the kernel's default) without
+ * template.cmdline_extra, else the default followed by it. 0 or -1 (too
+ * long). */
+int fb_store_cmdline(const struct fb_config *cfg, const char *kernel,
+		     char out[FB_BOOT_CMDLINE_MAX]);
+
+/* Rebuild template t of cfg into its file, as `forkbox template build`
+ * would (what a server's rotation runs in a child process): a new
+ * generation from the same recipe and guest image, with a fresh boot.
+ * Never builds a root filesystem. 0 or -1 with fb_error_last() set. */
+int fb_store_rebuild(const struct fb_config *cfg, const struct fb_template_decl *t,
+		     FILE *progress);
 
 /* Remove STORE/NAME.tmpl. 0, or -1 (ENOENT: "no template NAME in STORE"). */
 int fb_store_remove(const char *store, const char *name);

@@ -19,6 +19,7 @@
  * memory; it may hold metadata (read_fake_meta()). A started pool is always ready (every
  * execution counts as a hit); finished executions report fixed costs. */
 #include "vmm/engine.h"
+#include "vmm/template_store.h"
 
 #include "util/clock.h"
 #include "util/error.h"
@@ -73,6 +74,31 @@ static void read_fake_meta(struct fb_engine *e)
 		}
 	}
 	fclose(f);
+}
+
+/* The rotation's rebuild (src/vmm/template_rebuild.c), faked: after a
+ * moment, the template's file is replaced by the next generation, built
+ * now. $FORKBOX_FAKE_REBUILD_FAIL (a file that exists) makes it fail. */
+int fb_store_rebuild(const struct fb_config *cfg, const struct fb_template_decl *t, FILE *progress)
+{
+	struct fb_engine e = {0};
+	char tmp[4200];
+	const char *fail = getenv("FORKBOX_FAKE_REBUILD_FAIL");
+	(void)progress;
+	fb_config_template_file(cfg, t, e.path, sizeof(e.path));
+	read_fake_meta(&e);
+	usleep(300 * 1000);
+	if (fail && access(fail, F_OK) == 0)
+		return fb_error("template %s: fake rebuild failed (%s exists)", t->name, fail);
+	snprintf(tmp, sizeof(tmp), "%s.tmp", e.path);
+	FILE *f = fopen(tmp, "we");
+	if (!f)
+		return fb_error_errno("open %s", tmp);
+	fprintf(f, "forkbox-fake-template\nruntime=%s\ngeneration=%u\ncreated_unix=%lld\n",
+		e.runtime, e.generation + 1, (long long)time(NULL));
+	if (fclose(f) != 0 || rename(tmp, e.path) < 0)
+		return fb_error_errno("write %s", e.path);
+	return 0;
 }
 
 struct fb_engine *fb_engine_open(const struct fb_engine_options *opts)

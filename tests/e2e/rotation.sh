@@ -1,0 +1,158 @@
+#!/bin/bash
+# Template rotation under continuous traffic, behind nginx: template python
+# has max_forks 3, so forkbox-fcgi rebuilds it in the background while a
+# steady stream of requests goes on. Every request must succeed with its
+# own output; the generation goes from 1 to 2 (health, metrics), the
+# rebuild is logged and counted, the old workers go. With the fake engine
+# also: SIGHUP picks up a template rebuilt by hand while a request is in
+# flight (it finishes on the old generation, the next one runs on the
+# new), and a failed rebuild keeps the running generation serving. The
+# real engine (FORKBOX_E2E_DIALECT=python, tests/vm/t-rotation.sh) also
+# checks that the master holds only the new generation's memory.
+# TAP; see tests/e2e/lib.sh.
+# shellcheck source=tests/e2e/lib.sh
+. "$(dirname "$0")/lib.sh"
+
+e2e_init 300
+e2e_require curl curl
+e2e_require "$E2E_PYTHON" python3
+e2e_require_fcgi
+
+# The store the server rebuilds into: writable by its user, as a rotating
+# deployment's must be (docs/TEMPLATES.md).
+store=$E2E_TMP/store
+mkdir -p "$store"
+template=$store/python.tmpl
+if [ "$E2E_FULL" = 1 ]; then
+	fake_generation() { # N: a fake template file of generation N (fake_engine.c)
+		printf 'forkbox-fake-template\nruntime=python\ngeneration=%s\ncreated_unix=%s\n' \
+			"$1" "$(date +%s)" >"$template.new" && mv "$template.new" "$template"
+	}
+	fake_generation 1
+	export FORKBOX_FAKE_REBUILD_FAIL=$E2E_TMP/fail-rebuilds
+else
+	cp --sparse=always "$E2E_TEMPLATE" "$template"
+fi
+chmod 644 "$template"
+[ -z "$E2E_FORKBOX_USER" ] || chown -R "$E2E_FORKBOX_USER" "$store"
+
+E2E_TEMPLATES="python = { path = \"$template\"; max_forks = 3; };"
+forkbox_conf "$E2E_TMP/forkbox.conf" 'pool.pm = "static"' "pool.max_children = 2" \
+	"pool.max_requests = 0" "pool.queue_timeout_ms = 60000" "template.store = \"$store\"" \
+	"template.kernel = \"$E2E_BUILDDIR/guest/out/vmlinux\"" \
+	"template.images = \"$E2E_BUILDDIR/guest/out\"" "limits.default_timeout_seconds = 120"
+start_forkbox "$E2E_TMP/forkbox.conf"
+start_nginx
+master=$E2E_FORKBOX_PID
+
+# health_of KEY: templates.python.KEY of /v1/health.
+health_of() {
+	curl -s --max-time 30 "$E2E_BASE/v1/health" |
+		"$E2E_PYTHON" -c 'import json, sys
+v = json.load(sys.stdin)["templates"]["python"]
+for k in sys.argv[1].split("."):
+    v = v[k]
+print(json.dumps(v))' "$1" 2>/dev/null
+}
+metric() {
+	curl -s --max-time 30 "$E2E_BASE/v1/metrics" | awk -v n="$1" '$1 == n { print $2; exit }'
+}
+generation_is() { [ "$(health_of generation)" = "$1" ]; }
+
+check "health: template python serves generation 1, rotation after 3 forks" \
+	eval '[ "$(health_of generation)" = 1 ] && [ "$(health_of rotation.max_forks)" = 3 ]'
+
+# run_item I: one request whose output names it; appends "I STATUS OK" to
+# $E2E_TMP/traffic.
+run_item() {
+	local i=$1 good=0
+	post /v1/exec "$(exec_body "$(code item "$i" 0)")"
+	if [ "$code" = 200 ] && "$E2E_PYTHON" -c 'import json, sys
+d = json.load(open(sys.argv[1]))
+sys.exit(0 if d["stdout"] == "item-%s\n" % sys.argv[2] and d["exit_code"] == 0 else 1)' \
+		"$E2E_TMP/body" "$i" 2>/dev/null; then
+		good=1
+	fi
+	echo "$i $code $good" >>"$E2E_TMP/traffic"
+}
+
+# Requests one after the other until generation 2 serves, and 2 more
+# (a third would make generation 2 due in turn).
+: >"$E2E_TMP/traffic"
+deadline=$((SECONDS + (E2E_FULL ? 60 : 400)))
+after=-1
+for ((i = 0; SECONDS < deadline; i++)); do
+	run_item "$i"
+	if [ $after -lt 0 ] && generation_is 2; then
+		after=0
+	elif [ $after -ge 0 ]; then
+		after=$((after + 1))
+		[ $after -lt 2 ] || break
+	fi
+done
+total=$(wc -l <"$E2E_TMP/traffic")
+bad=$(awk '$2 != 200 || $3 != 1' "$E2E_TMP/traffic" | wc -l)
+if [ "$bad" = 0 ] && [ "$total" -ge 6 ]; then
+	ok "$total requests in a row across the rotation: all 200 with their own output"
+else
+	not_ok "$total requests across the rotation, $bad failed"
+	awk '$2 != 200 || $3 != 1' "$E2E_TMP/traffic" | head | diag
+fi
+check "the rotation served generation 2 (health)" generation_is 2
+check "metrics: generation 2, one rebuild ok, none failed" eval \
+	'[ "$(metric "forkbox_template_generation{template=\"python\"}")" = 2 ] &&
+	 [ "$(metric "forkbox_template_rebuilds_total{template=\"python\",result=\"ok\"}")" = 1 ] &&
+	 [ "$(metric "forkbox_template_rebuilds_total{template=\"python\",result=\"failed\"}")" = 0 ]'
+check "the error log names the rotation and the reload" eval \
+	"grep -q 'rotation: rebuilding template python in the background: generation 1 served' \
+	'$E2E_TMP/forkbox.log' && grep -q 'rotation of template python: reloading' \
+	'$E2E_TMP/forkbox.log' && grep -q 'reloaded (configuration 2): templates python generation 2' \
+	'$E2E_TMP/forkbox.log'"
+workers() { pgrep -P "$master" | wc -l; }
+check "the old generation's workers are gone (2 workers left, none of generation 1)" \
+	wait_for 30 eval '[ "$(workers)" = 2 ]'
+check "the template file is generation 2 now" eval \
+	'[ "$E2E_FULL" = 0 ] || grep -qx "generation=2" "$template"'
+
+if [ "$E2E_FULL" = 0 ]; then
+	# The master maps each generation's memory from a sealed memfd; after
+	# the rotation only the new one's remains (the old one went with its
+	# last worker and the master's reference).
+	memfds() { ls -l "/proc/$master/fd" 2>/dev/null | grep -c 'memfd:' || true; }
+	check "the master holds one template memory, not two" wait_for 30 eval '[ "$(memfds)" = 1 ]'
+	e2e_finish
+fi
+
+# SIGHUP picks up a template rebuilt by hand; a request in flight
+# finishes on the generation it started on.
+post_bg() { # NAME JSON: a request in the background, its body in $E2E_TMP/NAME.body
+	printf '%s' "$2" >"$E2E_TMP/$1.json"
+	curl -sS --max-time "$E2E_MAX_TIME" "${AUTH[@]}" --data-binary "@$E2E_TMP/$1.json" \
+		-o "$E2E_TMP/$1.body" -w '%{http_code}' "$E2E_BASE/v1/exec" >"$E2E_TMP/$1.code" &
+	bg_pid=$!
+}
+post_bg inflight "$(exec_body $'template\nsleep:2000')"
+sleep 0.5
+fake_generation 3
+kill -HUP "$master"
+check "SIGHUP: generation 3 serves" wait_for 10 generation_is 3
+wait "$bg_pid"
+check "the request in flight finished on generation 2" eval \
+	"[ \"\$(cat '$E2E_TMP/inflight.code')\" = 200 ] && grep -q 'python generation 2' '$E2E_TMP/inflight.body'"
+post /v1/exec "$(exec_body template)"
+expect "the next request runs on generation 3" 200 'd["stdout"] == "python generation 3\n"'
+
+# A failed rebuild: logged, counted, generation 3 keeps serving.
+touch "$FORKBOX_FAKE_REBUILD_FAIL"
+for i in 1 2 3 4; do run_item "f$i"; done
+failed_once() {
+	[ "$(metric "forkbox_template_rebuilds_total{template=\"python\",result=\"failed\"}")" = 1 ]
+}
+check "a failed rebuild is counted" wait_for 10 failed_once
+check "... and logged, with the retry" eval \
+	"grep -q 'rebuilding template python failed: template python: fake rebuild failed' \
+	'$E2E_TMP/forkbox.log' && grep -q 'template python keeps its running generation; next try in 60 s' \
+	'$E2E_TMP/forkbox.log'"
+post /v1/exec "$(exec_body template)"
+expect "... and generation 3 keeps serving" 200 'd["stdout"] == "python generation 3\n"'
+e2e_finish
