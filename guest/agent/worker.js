@@ -121,6 +121,40 @@ function reseed(seed) {
   replaceMathRandom(require('crypto'));
 }
 
+// Once the code is done (its event loop empty, process.exit(), or an
+// uncaught error), after the other 'exit' listeners ran: close stdio so
+// the agent sees the end of the output, report "exit N" on the status
+// pipe and stop. The agent takes the report as the exit and the VM is
+// destroyed: really exiting would first tear down V8's heap and the
+// process's address space on the request's path (worker.py does the same,
+// guest/agent/README.md). Registered first, so it calls the listeners the
+// code added itself, in order, as Node would have. After an uncaught error
+// Node emits 'exit' before it prints the error: then Node exits its own way.
+let fatal = false;
+function leave(code) {
+  if (fatal) return;
+  for (const listener of process.listeners('exit')) {
+    if (listener === leave) continue;
+    try {
+      listener.call(process, code);
+    } catch (err) {
+      process.stderr.write(`${err && err.stack ? err.stack : err}\n`);
+      process.exitCode = 1;
+    }
+  }
+  const status = (process.exitCode === undefined ? code : process.exitCode) & 0xff;
+  for (const fd of [0, 1, 2]) {
+    try {
+      fs.closeSync(fd);
+    } catch (err) { /* already closed */ }
+  }
+  try {
+    fs.writeSync(STATUS_FD, `exit ${status}\n`);
+    process.kill(process.pid, 'SIGSTOP');
+  } catch (err) { /* no agent to tell: exit as usual */ }
+  process.reallyExit(status);
+}
+
 // Like `node /tmp/main.js`: the code becomes the main module. Run from the
 // event loop (not from this script's stack) so an uncaught error shows
 // only the user's frames and Node's, and is handled as Node does.
@@ -140,8 +174,9 @@ function main() {
   fs.writeSync(STATUS_FD, 'ready\n');
   const job = readJob();
   fs.closeSync(JOB_FD);
-  fs.closeSync(STATUS_FD);
   reseed(job.seed);
+  process.on('uncaughtExceptionMonitor', () => { fatal = true; });
+  process.on('exit', leave);
   runMain(job.code, bound);
 }
 

@@ -120,7 +120,7 @@ PY
 if [ "$E2E_DIALECT" = fake ]; then
 	body broken.json '{"code": "print:partial\nfail:agent sent a frame of 70000 bytes"}'
 	post_file /v1/exec broken.json
-	expect "an engine failure (the guest broke the protocol): 500 with the reason" 500 \
+	expect "an engine failure (the guest broke the protocol): 503 with the reason" 503 \
 		"\"70000 bytes\" in d[\"error\"]"
 	check "forkbox-fcgi logged the failed execution with its reason" \
 		grep -q "execution .* failed: .*70000 bytes" "$E2E_TMP/forkbox.log"
