@@ -208,21 +208,33 @@ static int open_kvm(struct fb_kvm *kvm)
 	return fb_kvm_open(kvm);
 }
 
+/* The command line, the settings and the templates it names: 0, or the
+ * exit status (the message printed). */
+static int begin(int argc, char **argv, const char *sub, struct build_args *a,
+		 struct fb_template_setup *s, const struct fb_template_decl **sel, size_t *n)
+{
+	int rc = parse_args(argc, argv, a);
+	if (rc)
+		return rc;
+	*n = 0;
+	if (fb_template_setup_load(s, a->config, a->store) < 0 ||
+	    select_templates(s, a->names, a->n_names, sel, n, a->output != NULL) < 0) {
+		fprintf(stderr, "forkbox template %s: %s\n", sub, fb_error_last());
+		fb_template_setup_free(s);
+		return 1;
+	}
+	return 0;
+}
+
 int fb_cmd_template_build(int argc, char **argv)
 {
 	struct build_args a;
-	int rc = parse_args(argc, argv, &a);
-	if (rc)
-		return rc;
 	struct fb_template_setup s;
 	const struct fb_template_decl *sel[FB_MAX_TEMPLATES];
-	size_t n = 0;
-	if (fb_template_setup_load(&s, a.config, a.store) < 0 ||
-	    select_templates(&s, a.names, a.n_names, sel, &n, a.output != NULL) < 0) {
-		fprintf(stderr, "forkbox template build: %s\n", fb_error_last());
-		fb_template_setup_free(&s);
-		return 1;
-	}
+	size_t n;
+	int rc = begin(argc, argv, "build", &a, &s, sel, &n);
+	if (rc)
+		return rc;
 	struct fb_kvm kvm;
 	if (open_kvm(&kvm) < 0) {
 		fprintf(stderr, "forkbox template build: %s\n", fb_error_last());
@@ -269,18 +281,12 @@ static int write_recipe_cpio(const struct fb_template_setup *s, const struct fb_
 int fb_cmd_template_image(int argc, char **argv)
 {
 	struct build_args a;
-	int rc = parse_args(argc, argv, &a);
-	if (rc)
-		return rc;
 	struct fb_template_setup s;
 	const struct fb_template_decl *sel[FB_MAX_TEMPLATES];
-	size_t n = 0;
-	int failed = 0;
-	if (fb_template_setup_load(&s, a.config, a.store) < 0 ||
-	    select_templates(&s, a.names, a.n_names, sel, &n, false) < 0) {
-		fprintf(stderr, "forkbox template image: %s\n", fb_error_last());
-		failed = 1;
-	}
+	size_t n;
+	int failed = begin(argc, argv, "image", &a, &s, sel, &n);
+	if (failed)
+		return failed;
 	for (size_t i = 0; i < n; i++) {
 		struct fb_recipe r;
 		struct fb_guest_image img;

@@ -178,17 +178,26 @@ void fb_config_free(struct fb_config *cfg)
 static int key_error(const struct parse *p, const config_setting_t *s, const struct key *k,
 		     const char *fmt, ...) __attribute__((format(printf, 4, 5)));
 
+int fb_config_setting_error(const config_setting_t *s, const char *file, const char *what,
+			    const char *fmt, va_list ap)
+{
+	char why[FB_ERROR_MAX];
+	vsnprintf(why, sizeof(why), fmt, ap);
+	const char *source = config_setting_source_file(s);
+	return fb_error("%s:%u: %s: %s", source ? source : file, config_setting_source_line(s),
+			what, why);
+}
+
 static int key_error(const struct parse *p, const config_setting_t *s, const struct key *k,
 		     const char *fmt, ...)
 {
-	char why[FB_ERROR_MAX];
+	char what[160];
 	va_list ap;
+	snprintf(what, sizeof(what), "%s.%s", k->group, k->name);
 	va_start(ap, fmt);
-	vsnprintf(why, sizeof(why), fmt, ap);
+	int rc = fb_config_setting_error(s, p->name, what, fmt, ap);
 	va_end(ap);
-	const char *file = config_setting_source_file(s);
-	return fb_error("%s:%u: %s.%s: %s", file ? file : p->name, config_setting_source_line(s),
-			k->group, k->name, why);
+	return rc;
 }
 
 static const char *type_name(int type)
@@ -434,8 +443,8 @@ static int parse_template(const struct parse *p, const config_setting_t *g,
 		} else if (!strcmp(k, "path")) {
 			const char *text = config_setting_get_string(s);
 			if (!text || !*text || strlen(text) >= sizeof(t->path))
-				return setting_error(p, s,
-						     "templates.%s.path: expected a file name", name);
+				return setting_error(
+				    p, s, "templates.%s.path: expected a file name", name);
 			set_str(t->path, sizeof(t->path), text);
 		} else if (!strcmp(k, "max_age_seconds")) {
 			if (template_number(p, s, 10LL * 365 * 86400, &v) < 0)

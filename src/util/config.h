@@ -8,6 +8,7 @@
 #ifndef FORKBOX_UTIL_CONFIG_H
 #define FORKBOX_UTIL_CONFIG_H
 
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -104,6 +105,14 @@ struct fb_config {
 	struct fb_log_config log;
 	struct fb_daemon_config daemon;
 };
+
+struct config_setting_t; /* libconfig's */
+
+/* "FILE:LINE: WHAT: <formatted>" for a setting of a libconfig file (file:
+ * the name to use when libconfig knows none); always -1. Shared by the
+ * configuration and recipe parsers. */
+int fb_config_setting_error(const struct config_setting_t *s, const char *file, const char *what,
+			    const char *fmt, va_list ap) __attribute__((format(printf, 4, 0)));
 
 void fb_config_defaults(struct fb_config *cfg);
 /* Overlay the file at path onto cfg (call fb_config_defaults first).

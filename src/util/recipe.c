@@ -22,14 +22,11 @@ static int at(const struct parse *p, const config_setting_t *s, const char *fmt,
 /* "FILE:LINE: key: reason"; always -1. */
 static int at(const struct parse *p, const config_setting_t *s, const char *fmt, ...)
 {
-	char why[FB_ERROR_MAX];
 	va_list ap;
 	va_start(ap, fmt);
-	vsnprintf(why, sizeof(why), fmt, ap);
+	int rc = fb_config_setting_error(s, p->file, config_setting_name(s), fmt, ap);
 	va_end(ap);
-	const char *file = config_setting_source_file(s);
-	return fb_error("%s:%u: %s: %s", file ? file : p->file, config_setting_source_line(s),
-			config_setting_name(s), why);
+	return rc;
 }
 
 int fb_recipe_name_valid(const char *name)
