@@ -25,12 +25,17 @@ int fb_template_setup_load(struct fb_template_setup *s, const char *config, cons
 	memset(s, 0, sizeof(*s));
 	fb_config_defaults(&s->cfg);
 	if (!config && access(TREE_KERNEL, R_OK) == 0) {
+		/* A build outside the source tree finds the recipes and the
+		 * rootfs builder through $FORKBOX_SRCDIR (make sets it). */
+		const char *src = getenv("FORKBOX_SRCDIR");
+		if (!src || !*src || access(TREE_RECIPES, F_OK) == 0)
+			src = ".";
 		s->source = "the build tree";
 		set(s->cfg.template_.kernel, FB_PATH_MAX, TREE_KERNEL);
 		set(s->cfg.template_.images, FB_PATH_MAX, TREE_IMAGES);
 		set(s->cfg.template_.store, FB_PATH_MAX, TREE_STORE);
-		set(s->cfg.template_.recipes, FB_PATH_MAX, TREE_RECIPES);
-		set(s->builder, sizeof(s->builder), TREE_BUILDER);
+		snprintf(s->cfg.template_.recipes, FB_PATH_MAX, "%s/%s", src, TREE_RECIPES);
+		snprintf(s->builder, sizeof(s->builder), "%s/%s", src, TREE_BUILDER);
 	} else {
 		if (!config && access(FB_SYSTEM_CONFIG, F_OK) == 0)
 			config = FB_SYSTEM_CONFIG;

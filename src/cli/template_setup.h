@@ -4,8 +4,9 @@
  *
  * In a build tree (./guest/out/vmlinux exists) and without -c: the store
  * guest/out/templates, the kernel and images of guest/out, the recipes of
- * guest/recipes and the rootfs builder guest/rootfs/build.sh, with the
- * built-in templates (python, node). Otherwise the settings of -c FILE,
+ * guest/recipes and the rootfs builder guest/rootfs/build.sh (of
+ * $FORKBOX_SRCDIR when ./guest/recipes is not there: a build outside the
+ * source tree), with the built-in templates (python, node). Otherwise the settings of -c FILE,
  * else of the system forkbox.conf when it exists, else the built-in
  * defaults (docs/CONFIG.md). --store DIR overrides the store. */
 #ifndef FORKBOX_CLI_TEMPLATE_SETUP_H
