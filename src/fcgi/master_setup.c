@@ -82,6 +82,7 @@ int fb_master_reload(struct fb_master *m, const char *why)
 	fb_log(FB_LOG_NOTICE, "reloaded (configuration %u): templates %s", m->rt->generation,
 	       served);
 	warn_not_ready(m->rt);
+	fb_rotation_check_stale(m);
 	return 0;
 }
 
@@ -148,6 +149,7 @@ int fb_master_run(struct fb_runtime *rt, const struct fb_master_options *opts)
 	       rt->cfg.pool.pm == FB_PM_STATIC ? "static" : "dynamic", rt->cfg.pool.max_children,
 	       served);
 	warn_not_ready(m.rt);
+	fb_rotation_check_stale(&m);
 	if (fb_notify("READY=1") < 0)
 		fb_log(FB_LOG_WARNING, "%s", fb_error_last());
 	fb_master_supervise(&m);

@@ -17,11 +17,38 @@
 #define RETRY_FIRST_MS (60 * 1000)
 #define RETRY_MAX_MS   (3600 * 1000)
 
-/* Why template t is due for a rebuild, or NULL. */
-static const char *due(struct fb_master *m, const struct fb_served *t, char *why, size_t cap)
+static bool rotates(const struct fb_served *t)
 {
-	if (!t->engine || t->slot < 0 || (!t->max_age_s && !t->max_forks))
+	return t->engine && t->slot >= 0 && (t->max_age_s || t->max_forks);
+}
+
+void fb_rotation_check_stale(struct fb_master *m)
+{
+	for (size_t i = 0; i < m->rt->templates.n; i++) {
+		const struct fb_served *t = &m->rt->templates.t[i];
+		const struct fb_template_decl *d = fb_config_template(&m->rt->cfg, t->name);
+		char why[2048];
+		m->rotation.stale[i] = false;
+		if (!t->engine || !d || fb_store_stale(&m->rt->cfg, d, why, sizeof(why)) != 1)
+			continue;
+		m->rotation.stale[i] = rotates(t);
+		fb_log(FB_LOG_WARNING, "template %s (generation %u) is stale: %s; %s", t->name,
+		       t->generation, why,
+		       rotates(t) ? "rebuilding it"
+				  : "rebuild it (`forkbox template build`) and reload");
+	}
+}
+
+/* Why template t is due for a rebuild, or NULL. */
+static const char *due(struct fb_master *m, size_t i, char *why, size_t cap)
+{
+	const struct fb_served *t = &m->rt->templates.t[i];
+	if (!rotates(t))
 		return NULL;
+	if (m->rotation.stale[i]) {
+		snprintf(why, cap, "generation %u is stale", t->generation);
+		return why;
+	}
 	struct fb_template_counters *c = &m->metrics->templates[t->slot];
 	int64_t created = atomic_load(&c->created_unix);
 	int64_t age = created ? (int64_t)time(NULL) - created : 0;
@@ -85,7 +112,7 @@ void fb_rotation_tick(struct fb_master *m)
 	for (size_t i = 0; i < m->rt->templates.n; i++) {
 		if (now < m->rotation.retry_ms[i])
 			continue;
-		if (due(m, &m->rt->templates.t[i], why, sizeof(why))) {
+		if (due(m, i, why, sizeof(why))) {
 			start(m, i, why);
 			return;
 		}
@@ -107,6 +134,8 @@ bool fb_rotation_reaped(struct fb_master *m, pid_t pid, int status)
 		return false;
 	m->rotation.builder = 0;
 	int i = find(m, m->rotation.name);
+	if (i >= 0)
+		m->rotation.stale[i] = false;
 	int slot = i >= 0 ? m->rt->templates.t[i].slot : -1;
 	if (slot >= 0)
 		atomic_store(&m->metrics->templates[slot].rebuilding, 0);

@@ -6,7 +6,9 @@
  * requests go to the new generation at once, requests in flight finish
  * on the old one, whose memory goes with its last worker. One rebuild at
  * a time; a failed one is logged and retried later (1 minute, doubling up
- * to an hour), the old generation serving meanwhile. */
+ * to an hour), the old generation serving meanwhile. A stale template
+ * (its recipe, guest kernel, root filesystem or agent changed since it was
+ * built) is logged at start and reload, and rebuilt then if it rotates. */
 #ifndef FORKBOX_FCGI_ROTATION_H
 #define FORKBOX_FCGI_ROTATION_H
 
@@ -23,8 +25,13 @@ struct fb_rotation {
 	char name[FB_TEMPLATE_DECL_NAME_MAX]; /* what it builds */
 	int64_t retry_ms[FB_MAX_TEMPLATES];   /* by template index: not before */
 	unsigned failures[FB_MAX_TEMPLATES];  /* in a row */
+	bool stale[FB_MAX_TEMPLATES];	      /* rebuild at once, if it rotates */
 };
 
+/* After a start or a reload: log each served template that is stale
+ * (what it was built from changed since), and have those that rotate
+ * rebuilt at once. */
+void fb_rotation_check_stale(struct fb_master *m);
 /* Start a rebuild if a template is due and none runs (every tick). */
 void fb_rotation_tick(struct fb_master *m);
 /* A child exited: true when it was the builder (then handled). */

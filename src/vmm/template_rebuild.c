@@ -42,6 +42,23 @@ int fb_store_cmdline(const struct fb_config *cfg, const char *kernel, char out[F
 	return 0;
 }
 
+int fb_store_stale(const struct fb_config *cfg, const struct fb_template_decl *t, char *why,
+		   size_t cap)
+{
+	struct fb_recipe r;
+	struct fb_guest_image img;
+	struct fb_stored st;
+	char file[FB_PATH_MAX + 64];
+	fb_config_template_file(cfg, t, file, sizeof(file));
+	if (fb_stored_read(file, &st) < 0 || fb_store_inputs(cfg, t, NULL, false, &r, &img) < 0) {
+		snprintf(why, cap, "%s", fb_error_last());
+		return -1;
+	}
+	int stale = fb_stored_compare(&st, &r, &img, why, cap);
+	fb_recipe_free(&r);
+	return stale;
+}
+
 int fb_store_rebuild(const struct fb_config *cfg, const struct fb_template_decl *t, FILE *progress)
 {
 	struct fb_recipe r;

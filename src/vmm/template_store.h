@@ -101,6 +101,12 @@ int fb_store_cmdline(const struct fb_config *cfg, const char *kernel,
 int fb_store_rebuild(const struct fb_config *cfg, const struct fb_template_decl *t,
 		     FILE *progress);
 
+/* Whether template t of cfg is stale: 1 with why naming what changed
+ * since it was built, 0 when current, -1 when that cannot be told (its
+ * recipe or guest image missing; why says so). Hashes the guest image. */
+int fb_store_stale(const struct fb_config *cfg, const struct fb_template_decl *t, char *why,
+		   size_t cap);
+
 /* Remove STORE/NAME.tmpl. 0, or -1 (ENOENT: "no template NAME in STORE"). */
 int fb_store_remove(const char *store, const char *name);
 

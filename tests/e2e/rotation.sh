@@ -149,6 +149,16 @@ check "the request in flight finished on generation $gen" eval \
 post /v1/exec "$(exec_body template)"
 expect "the next request runs on generation $next" 200 "d[\"stdout\"] == \"python generation $next\\n\""
 
+# A stale template (what it was built from changed: the fake file says so)
+# is named in the log at the reload, and rebuilt at once when it rotates.
+echo "stale=the recipe python.recipe changed" >>"$template"
+conf 1000
+kill -HUP "$master"
+stale=$((next + 1))
+check "a stale template is logged with what changed, and rebuilt at once (generation $stale)" \
+	wait_for 20 eval "generation_is $stale && grep -q 'template python (generation $next) is stale: the recipe python.recipe changed; rebuilding it' '$E2E_TMP/forkbox.log'"
+next=$stale
+
 # A failed rebuild: logged, counted, generation $next keeps serving.
 touch "$FORKBOX_FAKE_REBUILD_FAIL"
 conf 3

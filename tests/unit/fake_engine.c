@@ -101,6 +101,26 @@ int fb_store_rebuild(const struct fb_config *cfg, const struct fb_template_decl 
 	return 0;
 }
 
+/* Staleness, faked: a "stale=WHY" line in the template file. */
+int fb_store_stale(const struct fb_config *cfg, const struct fb_template_decl *t, char *why,
+		   size_t cap)
+{
+	char path[4096], line[256];
+	int stale = 0;
+	fb_config_template_file(cfg, t, path, sizeof(path));
+	FILE *f = fopen(path, "re");
+	while (f && fgets(line, sizeof(line), f)) {
+		if (!strncmp(line, "stale=", 6)) {
+			line[strcspn(line, "\n")] = '\0';
+			snprintf(why, cap, "%s", line + 6);
+			stale = 1;
+		}
+	}
+	if (f)
+		fclose(f);
+	return stale;
+}
+
 struct fb_engine *fb_engine_open(const struct fb_engine_options *opts)
 {
 	struct stat st;
