@@ -61,7 +61,7 @@ int fb_serve_cgi(struct fb_runtime *rt)
 	signal(SIGPIPE, SIG_IGN);
 	rt->one_shot = true;
 	if (!metrics || fb_runtime_open(rt, NULL) || fb_harden_process(&rt->cfg) ||
-	    fb_harden_worker(&rt->cfg)) {
+	    fb_engine_before_sandbox() || fb_harden_worker(&rt->cfg)) {
 		/* Still answer the web server with a proper error. */
 		fb_log(FB_LOG_ERROR, "%s", fb_error_last());
 		static const char msg[] =

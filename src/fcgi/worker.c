@@ -131,6 +131,9 @@ int fb_worker_main(struct fb_worker *w)
 		fb_log(FB_LOG_ERROR, "worker: FastCGI library initialisation failed");
 		return 1;
 	}
+	if (fb_engine_before_sandbox() < 0)
+		fb_log(FB_LOG_WARNING, "worker: execution costs will lack page counts: %s",
+		       fb_error_last());
 	if (fb_harden_worker(&w->rt->cfg)) {
 		fb_log(FB_LOG_ERROR, "worker: %s", fb_error_last());
 		return 1;

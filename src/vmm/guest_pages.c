@@ -17,11 +17,30 @@
 
 typedef void (*page_fn)(void *ctx, uint64_t index, uint64_t entry);
 
-static int scan(const void *mem, uint64_t size, page_fn fn, void *ctx)
+/* Opened once per process by fb_guest_pages_open(), before a seccomp
+ * filter that forbids open() (a forked process must open its own). */
+static int pagemap_fd = -1;
+static pid_t pagemap_pid;
+
+int fb_guest_pages_open(void)
 {
+	if (pagemap_fd >= 0 && pagemap_pid == getpid())
+		return 0;
 	int fd = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
 		return fb_error_errno("open /proc/self/pagemap");
+	if (pagemap_fd >= 0)
+		close(pagemap_fd); /* the parent's, inherited */
+	pagemap_fd = fd;
+	pagemap_pid = getpid();
+	return 0;
+}
+
+static int scan(const void *mem, uint64_t size, page_fn fn, void *ctx)
+{
+	if (fb_guest_pages_open() < 0)
+		return -1;
+	int fd = pagemap_fd;
 	static __thread uint64_t buf[BATCH];
 	uint64_t first = (uint64_t)(uintptr_t)mem / FB_GUEST_PAGE_SIZE;
 	uint64_t pages = size / FB_GUEST_PAGE_SIZE;
@@ -43,7 +62,6 @@ static int scan(const void *mem, uint64_t size, page_fn fn, void *ctx)
 				fn(ctx, done + i, buf[i]);
 		done += got;
 	}
-	close(fd);
 	return rc;
 }
 

@@ -25,4 +25,8 @@ int fb_guest_pages_count(const void *mem, uint64_t size, struct fb_guest_page_co
  * written); other bits are left as they are. 0 or -1. */
 int fb_guest_pages_mark_shared(const void *mem, uint64_t size, uint8_t *bits);
 
+/* Open /proc/self/pagemap for this process now (counting opens it on
+ * first use otherwise): for a process about to forbid itself open(). */
+int fb_guest_pages_open(void);
+
 #endif

@@ -10,6 +10,7 @@
 #include "vmm/seccomp.h"
 
 #include "util/error.h"
+#include "vmm/kvm_uapi.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -50,6 +51,9 @@ static const struct allowed_syscall syscalls[] = {
     {"munmap", ANY},
     {"mremap", ANY},
     {"madvise", ANY},
+    /* /v1/health and /v1/metrics: how much of the template is in RAM
+     * (template_ram.c). */
+    {"mincore", ANY},
     {"brk", ANY},
     /* Threads: vCPU, vsock I/O and batch helpers; glibc's pthreads. */
     {"clone", THREAD_ONLY},
@@ -101,6 +105,9 @@ static const struct allowed_syscall syscalls[] = {
     {"clock_nanosleep", ANY},
     {"nanosleep", ANY},
     {"getrandom", ANY},
+    /* An execution's costs (engine_stats.c): KVM's statistics file and
+     * /proc/self/pagemap (opened before the filter, guest_pages.c). */
+    {"pread64", ANY},
     /* Creating, restoring, running and destroying a forked VM. */
     {"ioctl", KVM_IOCTLS},
 };
@@ -134,6 +141,10 @@ static const unsigned long kvm_ioctls[] = {
     KVM_RUN,
     KVM_IRQ_LINE,
     KVM_GET_REGS,
+    /* The VM pool: a ready VM's working set mapped before it runs
+     * (working_set.c; Linux 6.10+), its costs read after (kvm_stats.c). */
+    KVM_PRE_FAULT_MEMORY,
+    KVM_GET_STATS_FD,
 };
 
 #define N_SYSCALLS (sizeof(syscalls) / sizeof(syscalls[0]))

@@ -98,8 +98,7 @@ int fb_store_cmdline(const struct fb_config *cfg, const char *kernel,
  * would (what a server's rotation runs in a child process): a new
  * generation from the same recipe and guest image, with a fresh boot.
  * Never builds a root filesystem. 0 or -1 with fb_error_last() set. */
-int fb_store_rebuild(const struct fb_config *cfg, const struct fb_template_decl *t,
-		     FILE *progress);
+int fb_store_rebuild(const struct fb_config *cfg, const struct fb_template_decl *t, FILE *progress);
 
 /* Whether template t of cfg is stale: 1 with why naming what changed
  * since it was built, 0 when current, -1 when that cannot be told (its

@@ -2,6 +2,8 @@
  * the kernel offers. */
 #include "vmm/working_set.h"
 
+#include "vmm/kvm_uapi.h"
+
 #include "util/error.h"
 #include "vmm/guest_pages.h"
 
@@ -10,16 +12,6 @@
 #include <stdbool.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
-
-#ifndef KVM_PRE_FAULT_MEMORY /* Linux 6.10 uapi; older headers lack it */
-struct kvm_pre_fault_memory {
-	__u64 gpa;
-	__u64 size;
-	__u64 flags;
-	__u64 padding[5];
-};
-#define KVM_PRE_FAULT_MEMORY _IOWR(KVMIO, 0xd5, struct kvm_pre_fault_memory)
-#endif
 
 #ifndef MADV_POPULATE_READ
 #define MADV_POPULATE_READ 22

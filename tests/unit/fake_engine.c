@@ -101,6 +101,11 @@ int fb_store_rebuild(const struct fb_config *cfg, const struct fb_template_decl 
 	return 0;
 }
 
+int fb_engine_before_sandbox(void)
+{
+	return 0;
+}
+
 /* Staleness, faked: a "stale=WHY" line in the template file. */
 int fb_store_stale(const struct fb_config *cfg, const struct fb_template_decl *t, char *why,
 		   size_t cap)
