@@ -561,6 +561,28 @@ static void test_template_not_ready(void **state)
 	node->engine = engine;
 }
 
+/* A reload shares the engines of unchanged template files and reopens the
+ * changed ones (a rotation's new generation). */
+static void test_reload_shares_unchanged(void **state)
+{
+	struct fixture *f = *state;
+	struct fb_served_set next;
+	struct fb_engine_options opts = {.serial_log_fd = -1};
+	fake_template(f, "node", "node", 2); /* rebuilt: a new file */
+	if (fb_served_open(&next, &f->cfg, &f->templates, &opts) < 0)
+		fail_msg("%s", fb_error_last());
+	assert_ptr_equal(next.t[0].engine, f->templates.t[0].engine);
+	assert_ptr_not_equal(next.t[1].engine, f->templates.t[1].engine);
+	assert_int_equal(next.t[1].generation, 2);
+	/* The old set lets go: the shared engine stays usable by the new. */
+	fb_served_close(&f->templates);
+	f->api.templates = &next;
+	assert_int_equal(request(f, "POST", "/v1/exec", "{\"code\": \"template\"}", NULL), 200);
+	assert_string_equal(field_str(f->json, "stdout"), "python generation 2\n");
+	f->templates = next;
+	f->api.templates = &f->templates;
+}
+
 int main(void)
 {
 #define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
@@ -583,6 +605,7 @@ int main(void)
 	    T(test_language_routing),
 	    T(test_templates_in_health_and_metrics),
 	    T(test_template_not_ready),
+	    T(test_reload_shares_unchanged),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
