@@ -62,6 +62,18 @@ else
 	not_ok "node: RNG outputs (fork 1: $first; fork 2: $second)"
 	diag <"$work/err"
 fi
+# Streaming: the first line arrives while the code still runs.
+fb_vm_op "forkbox run node: streaming"
+stamps=$("$forkbox" run --template "$node" --timeout 60 \
+	-c 'console.log("first"); setTimeout(() => console.log("last"), 3000)' |
+	while IFS= read -r line; do echo "$line $EPOCHREALTIME"; done)
+first=$(awk '$1 == "first" { print $2 }' <<<"$stamps")
+last=$(awk '$1 == "last" { print $2 }' <<<"$stamps")
+if [ -n "$first" ] && [ -n "$last" ] && awk -v a="$first" -v b="$last" 'BEGIN { exit !(b - a >= 2) }'; then
+	ok "node: output streams (the first line $(awk -v a="$first" -v b="$last" 'BEGIN { printf "%.1f", b - a }') s before the last)"
+else
+	not_ok "node: output streams ($stamps)"
+fi
 timeout 120 "$forkbox" run --template "$node" --timeout 1 -c 'while (true) {}' >/dev/null 2>"$work/err"
 rc=$?
 [ "$rc" = 137 ] && ok "node: an endless loop is killed at its time limit (137)" ||
