@@ -53,6 +53,16 @@ static int stdout_flush(void *ctx)
 	return 0; /* writes are unbuffered */
 }
 
+/* What the engine opens before the seccomp filter; without it only the
+ * executions' page counts are missing. */
+static int before_sandbox(void)
+{
+	if (fb_engine_before_sandbox() < 0)
+		fb_log(FB_LOG_WARNING, "execution costs will lack page counts: %s",
+		       fb_error_last());
+	return 0;
+}
+
 int fb_serve_cgi(struct fb_runtime *rt)
 {
 	struct fb_conn conn = {env_param, stdin_read, stdout_write, stdout_flush, NULL, NULL};
@@ -61,7 +71,7 @@ int fb_serve_cgi(struct fb_runtime *rt)
 	signal(SIGPIPE, SIG_IGN);
 	rt->one_shot = true;
 	if (!metrics || fb_runtime_open(rt, NULL) || fb_harden_process(&rt->cfg) ||
-	    fb_engine_before_sandbox() || fb_harden_worker(&rt->cfg)) {
+	    before_sandbox() || fb_harden_worker(&rt->cfg)) {
 		/* Still answer the web server with a proper error. */
 		fb_log(FB_LOG_ERROR, "%s", fb_error_last());
 		static const char msg[] =
