@@ -4,7 +4,7 @@
 # stream of requests across the background rebuild, the new generation
 # served, the old one's memory released) and a template built from
 # guest/out. Prints TAP lines without numbers or plan.
-# timeout: 900
+# timeout: 1500
 set -uo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
