@@ -233,13 +233,14 @@ static void print_summary(const struct bench *b)
 	unsigned n = b->o.runs;
 	double *fork = calloc(n, sizeof(double)), *total = calloc(n, sizeof(double));
 	double *rss = calloc(n, sizeof(double)), *pss = calloc(n, sizeof(double));
-	double *anon = calloc(n, sizeof(double));
+	double *anon = calloc(n, sizeof(double)), *exec = calloc(n, sizeof(double));
 
-	if (!fork || !total || !rss || !pss || !anon)
+	if (!fork || !total || !rss || !pss || !anon || !exec)
 		goto out;
 	for (unsigned i = 0; i < n; i++) {
 		const struct run_record *r = &b->recs[i];
 		fork[i] = r->res.fork_time_ms;
+		exec[i] = r->res.exec_time_ms;
 		total[i] = r->res.total_time_ms;
 		rss[i] = (double)(r->live.rss_kb - r->before.rss_kb);
 		pss[i] = (double)(r->live.pss_kb - r->before.pss_kb);
@@ -248,6 +249,8 @@ static void print_summary(const struct bench *b)
 	printf("runs %u threads %u\n", n, b->o.threads);
 	printf("fork_ms p50 %.3f p99 %.3f\n", bench_percentile(fork, n, 50),
 	       bench_percentile(fork, n, 99));
+	printf("exec_ms p50 %.3f p99 %.3f\n", bench_percentile(exec, n, 50),
+	       bench_percentile(exec, n, 99));
 	printf("fork_exec_ms p50 %.3f p99 %.3f\n", bench_percentile(total, n, 50),
 	       bench_percentile(total, n, 99));
 	if (b->o.threads == 1)
@@ -257,6 +260,7 @@ static void print_summary(const struct bench *b)
 	print_costs(b);
 out:
 	free(fork);
+	free(exec);
 	free(total);
 	free(rss);
 	free(pss);

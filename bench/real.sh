@@ -3,7 +3,8 @@
 # boot the guest: natively, else inside the KVM test host). Prints rows
 #   ROW<TAB>what<TAB>p50<TAB>p99<TAB>unit<TAB>key
 # for the product (CLI and nginx, pooled and not, print(1+1) and numpy,
-# memory per fork, throughput) and, in the same run and conditions, the
+# memory per fork, throughput; fork and exec times of both shipped
+# templates, python and node) and, in the same run and conditions, the
 # peers a user would pick instead, run from the guest's own root filesystem
 # unpacked into RAM: python3 -c cold (with and without numpy), bubblewrap +
 # python3, fcgiwrap CGI running python3, and a cold boot of our guest.
@@ -59,6 +60,25 @@ timed() {
 
 field() { awk -v k="$2" -v n="$3" '$1 == k { print $(n + 1); exit }' "$1"; }
 
+# Fork and exec time of each shipped template (docs/TEMPLATES.md), in
+# process, VMs from a pool of 2: print(1+1) and console.log(1+1).
+language_rows() {
+	local b=$build/bench/exec-bench lang code
+	say "building the node template"
+	"$forkbox" template build -o "$work/node.tmpl" node >"$work/build-node.log" 2>&1 ||
+		{ cat "$work/build-node.log" >&2; die "node template build failed"; }
+	for lang in python node; do
+		code=$PRINT
+		[ $lang = node ] && code='console.log(1+1)'
+		"$b" -n "$runs" --ram --pool 2 -c "$code" --expect $'2\n' "$work/$lang.tmpl" \
+			>"$work/eb-$lang" || { cat "$work/eb-$lang" >&2; die "exec-bench ($lang) failed"; }
+		row "$lang: fork (a pooled VM taken and started), engine in process" \
+			"$(field "$work/eb-$lang" fork_ms 2)" "$(field "$work/eb-$lang" fork_ms 4)" ms "fork-$lang"
+		row "$lang: exec $code (code sent to exit received)" \
+			"$(field "$work/eb-$lang" exec_ms 2)" "$(field "$work/eb-$lang" exec_ms 4)" ms "exec-$lang"
+	done
+}
+
 build_template() {
 	say "building the template (boot, snapshot, working set)"
 	"$forkbox" template build -o "$work/python.tmpl" >"$work/build.log" 2>&1 ||
@@ -101,8 +121,8 @@ cli_rows() {
 unpack_rootfs() {
 	say "unpacking the guest's root filesystem into RAM for the peers"
 	mkdir -p "$work/rootfs"
-	zstd -dc "$build/guest/out/rootfs.cpio.zst" | (cd "$work/rootfs" && cpio -idm --quiet) ||
-		die "unpack guest/out/rootfs.cpio.zst"
+	zstd -dc "$build/guest/out/rootfs-python.cpio.zst" | (cd "$work/rootfs" && cpio -idm --quiet) ||
+		die "unpack guest/out/rootfs-python.cpio.zst"
 	mkdir -p "$work/rootfs/tmp" "$work/rootfs/proc" "$work/rootfs/dev"
 }
 
@@ -135,6 +155,7 @@ http_rows() {
 
 build_template
 engine_rows
+language_rows
 http_rows
 cli_rows
 unpack_rootfs

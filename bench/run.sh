@@ -120,8 +120,8 @@ Machine: $machine; load average $load_start at the start, $load_end at the end
 Where each figure ran: **native (PVM)** is this host's /dev/kvm, which runs
 only ring-3 guest code natively (the micro-guest, bench/fork_bench.c);
 **KVM test host** is tests/kvmhost/run, a QEMU TCG virtual machine with
-nested KVM and 1 vCPU, where the real guest (Linux 6.1, Python 3.11,
-numpy) runs: its absolute times are not product numbers, but the peers ran
+nested KVM and 1 vCPU, where the real guest (Linux 6.1 with Python 3.11
+and numpy, or Node.js 18) runs: its absolute times are not product numbers, but the peers ran
 there in the same run, from the guest's own root filesystem unpacked into
 RAM, so the ratios hold. $hw_note
 "forkbox Nx faster" compares a peer's p50 with forkbox's through nginx from

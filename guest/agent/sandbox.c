@@ -109,9 +109,9 @@ static int switch_user(const struct sandbox_user *u)
 	return 0;
 }
 
-int sandbox_enter(const struct sandbox_user *u)
+int sandbox_enter(const struct sandbox_user *u, unsigned max_procs)
 {
-	if (set_limit(RLIMIT_NPROC, "RLIMIT_NPROC", SANDBOX_MAX_PROCS) < 0 ||
+	if (set_limit(RLIMIT_NPROC, "RLIMIT_NPROC", max_procs) < 0 ||
 	    set_limit(RLIMIT_CORE, "RLIMIT_CORE", 0) < 0 || prefer_for_oom_kill() < 0 ||
 	    drop_bounding_set() < 0 || switch_user(u) < 0)
 		return fb_error_prefix("sandbox user %s", u->name);

@@ -12,7 +12,8 @@
 #define SANDBOX_USER   "sandbox"
 #define SANDBOX_PASSWD "/etc/passwd"
 /* Processes and threads of the user code at once: a fork bomb stops here
- * instead of filling the guest's process table. */
+ * instead of filling the guest's process table. The default of the
+ * recipe's limits.max_processes. */
 #define SANDBOX_MAX_PROCS 512
 
 struct sandbox_user {
@@ -26,10 +27,10 @@ struct sandbox_user {
  * Returns -1 with fb_error_last() set if it is missing or root. */
 int sandbox_lookup(const char *passwd, const char *name, struct sandbox_user *u);
 
-/* In a child about to exec the worker: limits, then drop to `u` for good
- * (groups, gid, uid, capability bounding set, no_new_privs) and set HOME,
- * USER and LOGNAME. Returns -1 with fb_error_last() set; the caller must
- * not exec then. */
-int sandbox_enter(const struct sandbox_user *u);
+/* In a child about to exec the worker: limits (max_procs processes), then
+ * drop to `u` for good (groups, gid, uid, capability bounding set,
+ * no_new_privs) and set HOME, USER and LOGNAME. Returns -1 with
+ * fb_error_last() set; the caller must not exec then. */
+int sandbox_enter(const struct sandbox_user *u, unsigned max_procs);
 
 #endif

@@ -10,6 +10,10 @@
 /* The port the agent listens on (any CID); the host connects to guest CID 3. */
 #define AGENT_VSOCK_PORT 1024
 
+/* The runtime this guest serves ("python", "node"): the language a request
+ * must name (the host sends the template's runtime). */
+void serve_set_runtime(const char *runtime);
+
 /* Guest mode: listen on vsock, print the readiness line, serve connections
  * forever (the first one runs the job; a VM is used once). Never returns. */
 void __attribute__((noreturn)) serve_guest(struct agent_worker *w);

@@ -35,6 +35,12 @@ struct host_request {
 };
 
 static bool job_started;
+static const char *served_runtime = "python";
+
+void serve_set_runtime(const char *runtime)
+{
+	served_runtime = runtime;
+}
 
 static int64_t monotonic_ms(void)
 {
@@ -131,14 +137,16 @@ static void send_error_frame(int conn, const char *message)
 
 static bool language_supported(const char *lang)
 {
-	return strcmp(lang, "python") == 0 || strcmp(lang, "python3") == 0;
+	return strcmp(lang, served_runtime) == 0 ||
+	       (strcmp(served_runtime, "python") == 0 && strcmp(lang, "python3") == 0);
 }
 
 /* Fresh kernel RNG and clock (guest only), then the job to the worker. */
 static int start_job(struct host_request *req, struct agent_worker *w, bool system)
 {
 	if (!language_supported(req->exec.language))
-		return fb_error("unsupported language \"%s\"", req->exec.language);
+		return fb_error("unsupported language \"%s\" (this guest runs %s)",
+				req->exec.language, served_runtime);
 	if (system) {
 		if (reseed_kernel_rng(req->exec.entropy, sizeof(req->exec.entropy)) < 0)
 			return fb_error_prefix("reseed kernel RNG");

@@ -16,6 +16,20 @@
 enum { CHILD_JOB_FD = 3, CHILD_STATUS_FD, CHILD_STDOUT_FD, CHILD_STDERR_FD, CHILD_FD_COUNT = 4 };
 #define PIPE_BYTES (1 << 20)
 
+/* Node's worker cannot dup2(): it gets /dev/null and the output pipes as
+ * fds 0-2 from the start. */
+static int stdio_to_pipes(void)
+{
+	int null = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	if (null < 0 || dup2(null, 0) < 0 || dup2(CHILD_STDOUT_FD, 1) < 0 ||
+	    dup2(CHILD_STDERR_FD, 2) < 0)
+		return -1;
+	close(null);
+	close(CHILD_STDOUT_FD);
+	close(CHILD_STDERR_FD);
+	return 0;
+}
+
 /* In the forked child: move the worker's pipe ends to fds 3..6, drop to the
  * sandbox user (if any) and exec. */
 static void __attribute__((noreturn))
@@ -37,12 +51,18 @@ exec_worker(const int child_fds[CHILD_FD_COUNT], const struct worker_spec *spec)
 	sigprocmask(SIG_SETMASK, &all, NULL);
 	signal(SIGPIPE, SIG_DFL);
 	setpgid(0, 0);
-	if (spec->user && sandbox_enter(spec->user) < 0) {
+	if (spec->user && sandbox_enter(spec->user, spec->max_processes) < 0) {
 		dprintf(STDERR_FILENO, "forkbox-agent: %s\n", fb_error_last());
 		_exit(127);
 	}
-	execl(spec->python, spec->python, "-s", spec->script, (char *)NULL);
-	dprintf(STDERR_FILENO, "forkbox-agent: exec %s: %s\n", spec->python, strerror(errno));
+	if (spec->runtime == RUNTIME_NODE) {
+		if (stdio_to_pipes() < 0)
+			_exit(127);
+		execl(spec->interpreter, spec->interpreter, spec->script, (char *)NULL);
+	} else {
+		execl(spec->interpreter, spec->interpreter, "-s", spec->script, (char *)NULL);
+	}
+	dprintf(STDERR_FILENO, "forkbox-agent: exec %s: %s\n", spec->interpreter, strerror(errno));
 	_exit(127);
 }
 
@@ -160,6 +180,19 @@ int worker_send_job(struct agent_worker *w, const void *seed, size_t seed_len, c
 	close(w->job_fd);
 	w->job_fd = -1;
 	return 0;
+}
+
+void worker_drain_output(struct agent_worker *w)
+{
+	static const char *const names[] = {"stdout", "stderr"};
+	int fds[] = {w->stdout_fd, w->stderr_fd};
+	char buf[4096];
+	for (int i = 0; i < 2; i++) {
+		ssize_t n;
+		while (fds[i] >= 0 && (n = read(fds[i], buf, sizeof(buf))) > 0)
+			dprintf(STDERR_FILENO, "forkbox-agent: worker %s before the job: %.*s%s",
+				names[i], (int)n, buf, buf[n - 1] == '\n' ? "" : "\n");
+	}
 }
 
 void worker_close(struct agent_worker *w)

@@ -1,9 +1,11 @@
 """forkbox worker: the Python process of a guest VM.
 
 Started by forkbox-agent (PID 1) at boot, before the VM is snapshotted. It
-imports numpy and the commonly used standard modules, tells the agent
-"ready\\n" on fd 4 and blocks reading one job on fd 3. Every VM forked from
-the snapshot resumes here, receives one job and runs it in this process.
+runs the recipe's prelude ($FORKBOX_RECIPE_DIR/prelude: imports such as
+numpy, warm-up), tells the agent "ready\\n" on fd 4 and blocks reading one
+job on fd 3. Every VM forked from the snapshot resumes here, receives one
+job and runs it in this process, with the names the recipe binds
+($FORKBOX_RECIPE_DIR/bind) already defined.
 
 Job on fd 3: b"FBW1", u32 LE seed length, u32 LE code length, the seed (fresh
 entropy drawn by the agent after it reseeded the kernel RNG), the code.
@@ -20,30 +22,18 @@ _started = time.monotonic()
 
 import atexit
 import builtins
-import collections
-import datetime
-import decimal
-import fractions
-import functools
 import io
-import itertools
-import json
 import linecache
-import math
 import random
-import re
-import statistics
-import string
 import struct
 import traceback
 import types
-
-import numpy
 
 JOB_FD, STATUS_FD, STDOUT_FD, STDERR_FD = 3, 4, 5, 6
 JOB_MAGIC = b"FBW1"
 MAX_SEED = 4096
 SOURCE_NAME = "main.py"
+RECIPE_DIR = os.environ.get("FORKBOX_RECIPE_DIR", "/etc/forkbox")
 
 # Keep the boot-time stdio objects alive: if they were garbage-collected they
 # would close fds 0-2, which by then are the user code's pipes.
@@ -73,6 +63,29 @@ def read_job():
     return read_exactly(JOB_FD, seed_len), read_exactly(JOB_FD, code_len)
 
 
+def read_recipe_file(name, default=""):
+    try:
+        with open(os.path.join(RECIPE_DIR, name), encoding="utf-8") as f:
+            return f.read()
+    except FileNotFoundError:
+        return default
+
+
+def run_prelude():
+    """The recipe's code before the snapshot; returns the names it binds
+    for the user's code. A failure stops the boot with its traceback on
+    the console (the template build then fails naming it)."""
+    scope = {"__name__": "__forkbox_prelude__", "__builtins__": builtins}
+    source = read_recipe_file("prelude")
+    exec(compile(source, "<recipe prelude>", "exec", dont_inherit=True), scope)
+    bound = {}
+    for name in read_recipe_file("bind").split():
+        if name not in scope:
+            raise NameError("the recipe binds %r, which its prelude does not define" % name)
+        bound[name] = scope[name]
+    return bound
+
+
 def reseed(seed):
     """Every fork resumes with the snapshot's RNG states: replace them.
     Each generator gets its own half of the seed: both are MT19937 seeded
@@ -80,7 +93,9 @@ def reseed(seed):
     random.random() and numpy.random.rand() return the same numbers."""
     half = len(seed) // 8 * 4
     random.seed(int.from_bytes(seed[:half], "little"))
-    numpy.random.seed(numpy.frombuffer(seed[half : 2 * half], dtype="<u4"))
+    numpy = sys.modules.get("numpy")
+    if numpy is not None:
+        numpy.random.seed(numpy.frombuffer(seed[half : 2 * half], dtype="<u4"))
     # tempfile names come from a private Random created on first use.
     tempfile = sys.modules.get("tempfile")
     if tempfile is not None:
@@ -112,9 +127,11 @@ def redirect_stdio():
         errors="backslashreplace", write_through=True)
 
 
-def fresh_main():
-    """A new __main__ module, so `if __name__ == "__main__":` and pickling work."""
+def fresh_main(bound):
+    """A new __main__ module, so `if __name__ == "__main__":` and pickling
+    work, holding the recipe's bound names."""
     main = types.ModuleType("__main__")
+    main.__dict__.update(bound)
     main.__dict__.update(__builtins__=builtins, __file__=SOURCE_NAME, __cached__=None)
     sys.modules["__main__"] = main
     sys.argv = [SOURCE_NAME]
@@ -151,13 +168,13 @@ def report_exception(exc):
         sys.excepthook(type(exc), exc, exc.__traceback__)
 
 
-def run(code):
+def run(code, bound):
     """Run the user code like `python3 main.py`; returns the exit status:
     0 on completion, 1 after an uncaught exception (traceback on stderr),
     sys.exit()'s status otherwise."""
     text = code.decode("utf-8", errors="surrogateescape")
     linecache.cache[SOURCE_NAME] = (len(text), None, text.splitlines(True), SOURCE_NAME)
-    scope = fresh_main()
+    scope = fresh_main(bound)
     try:
         exec(compile(code, SOURCE_NAME, "exec", dont_inherit=True), scope)
     except SystemExit as exc:
@@ -251,11 +268,13 @@ def leave():
 
 
 def main():
+    bound = run_prelude()
     if os.environ.get("FORKBOX_TEST_SNAPSHOT_RNG") == "1":
         # Host tests: start every worker with the same RNG states, as every
         # VM forked from one snapshot does, to prove reseed() separates them.
         random.seed(0)
-        numpy.random.seed(0)
+        if "numpy" in sys.modules:
+            sys.modules["numpy"].random.seed(0)
     atexit.register(leave)
     # Everything imported so far lives as long as the VM: the collector
     # never needs to scan it again, so a fork's collections touch (and
@@ -271,7 +290,7 @@ def main():
     except OSError:
         pass
     global _exit_status
-    _exit_status = run(code)
+    _exit_status = run(code, bound)
     sys.exit(_exit_status)
 
 

@@ -2,6 +2,7 @@
  * output to ours and exit with its exit status. */
 #include "cli/commands.h"
 #include "cli/run_stats.h"
+#include "cli/template_setup.h"
 #include "util/error.h"
 #include "util/utf8.h"
 #include "vmm/engine.h"
@@ -17,11 +18,11 @@
 
 #define RUN_EXIT_ENGINE 125 /* the engine failed: no exit status from the guest */
 #define MAX_CODE_BYTES	(16u << 20)
-#define SYSTEM_TEMPLATE "/var/lib/forkbox/python.tmpl"
-#define BUILT_TEMPLATE	"forkbox.template"
-
 struct run_args {
-	const char *template_path;
+	const char *template_arg; /* NAME or FILE, NULL: by language */
+	const char *language;
+	const char *config;
+	char template_path[FB_PATH_MAX + 64];
 	double timeout_s;
 	int json;
 	int console;
@@ -36,15 +37,30 @@ struct capture {
 	size_t len[2], cap[2];
 };
 
-static const char *default_template(void)
+/* --template FILE (has a '/' or ends in .tmpl) or NAME, else
+ * $FORKBOX_TEMPLATE, else the store's template for the language. */
+static int resolve_template(struct run_args *a)
 {
+	const char *arg = a->template_arg;
 	const char *env = getenv("FORKBOX_TEMPLATE");
-
-	if (env && *env)
-		return env;
-	if (access(BUILT_TEMPLATE, R_OK) == 0)
-		return BUILT_TEMPLATE;
-	return SYSTEM_TEMPLATE;
+	if (!arg && env && *env)
+		arg = env;
+	size_t n = arg ? strlen(arg) : 0;
+	if (arg && (strchr(arg, '/') || (n > 5 && !strcmp(arg + n - 5, ".tmpl")))) {
+		snprintf(a->template_path, sizeof(a->template_path), "%s", arg);
+		return 0;
+	}
+	struct fb_template_setup s;
+	int rc = fb_template_setup_load(&s, a->config, NULL);
+	const struct fb_template_decl *t = NULL;
+	if (rc == 0 && arg && !(t = fb_config_template(&s.cfg, arg)))
+		rc = fb_error("no template '%s' in %s", arg, s.source);
+	else if (rc == 0 && !arg && !(t = fb_template_setup_for_language(&s, a->language)))
+		rc = -1;
+	if (rc == 0)
+		fb_template_setup_path(&s, t->name, a->template_path, sizeof(a->template_path));
+	fb_template_setup_free(&s);
+	return rc;
 }
 
 static int parse_args(int argc, char **argv, struct run_args *a)
@@ -54,17 +70,25 @@ static int parse_args(int argc, char **argv, struct run_args *a)
 					     {"json", no_argument, NULL, 'j'},
 					     {"console", no_argument, NULL, 'C'},
 					     {"code", required_argument, NULL, 'c'},
+					     {"language", required_argument, NULL, 'l'},
+					     {"config", required_argument, NULL, 'F'},
 					     {"stats", no_argument, NULL, 's'},
 					     {NULL, 0, NULL, 0}};
-	*a = (struct run_args){.template_path = default_template(), .timeout_s = 30};
+	*a = (struct run_args){.language = "python", .timeout_s = 30};
 	int c;
 
 	optind = 1;
-	while ((c = getopt_long(argc, argv, "+T:t:jCc:s", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "+T:t:jCc:l:s", opts, NULL)) != -1) {
 		char *end = NULL;
 		switch (c) {
 		case 'T':
-			a->template_path = optarg;
+			a->template_arg = optarg;
+			break;
+		case 'l':
+			a->language = optarg;
+			break;
+		case 'F':
+			a->config = optarg;
 			break;
 		case 't':
 			errno = 0;
@@ -242,11 +266,16 @@ static int run_main(int argc, char **argv)
 		fprintf(stderr, "forkbox run: %s\n", fb_error_last());
 		return RUN_EXIT_ENGINE;
 	}
+	if (resolve_template(&a) < 0) {
+		fprintf(stderr, "forkbox run: %s\n", fb_error_last());
+		free(code);
+		return RUN_EXIT_ENGINE;
+	}
 	if (access(a.template_path, R_OK) < 0) {
 		fprintf(stderr,
-			"forkbox run: no readable template at %s: %s (build one with "
-			"'forkbox template build -o %s', or give --template FILE)\n",
-			a.template_path, strerror(errno), a.template_path);
+			"forkbox run: no readable template at %s: %s (build it with "
+			"'forkbox template build', or give --template NAME|FILE)\n",
+			a.template_path, strerror(errno));
 		free(code);
 		return RUN_EXIT_ENGINE;
 	}
@@ -261,6 +290,7 @@ static int run_main(int argc, char **argv)
 	}
 	struct capture cap = {0};
 	struct fb_exec_request req = {.code = code, .code_len = code_len, .timeout_s = a.timeout_s};
+	/* An explicit template runs whatever its runtime is. */
 	struct fb_exec_callbacks cb = {.on_output = a.json ? capture_output : stream_output,
 				       .ctx = &cap};
 	struct fb_exec_result res;
@@ -294,8 +324,8 @@ const struct fb_command fb_cmd_run = {
 	    "    forkbox run - run code in a fresh VM forked from a template\n"
 	    "\n"
 	    "SYNOPSIS\n"
-	    "    forkbox run [--template FILE] [--timeout S] [--json] [--console]\n"
-	    "                [--stats] (-c CODE | FILE | -)\n"
+	    "    forkbox run [--language LANG | --template NAME|FILE] [--config FILE]\n"
+	    "                [--timeout S] [--json] [--console] [--stats] (-c CODE | FILE | -)\n"
 	    "\n"
 	    "DESCRIPTION\n"
 	    "    Forks one copy-on-write VM from the template, sends it fresh entropy,\n"
@@ -304,8 +334,13 @@ const struct fb_command fb_cmd_run = {
 	    "    VM and exits with the guest code's exit status.\n"
 	    "\n"
 	    "OPTIONS\n"
-	    "    -T, --template FILE  template to fork (default: $FORKBOX_TEMPLATE, else\n"
-	    "                         ./" BUILT_TEMPLATE " if present, else " SYSTEM_TEMPLATE ")\n"
+	    "    -l, --language LANG  run the store's template for LANG (default python;\n"
+	    "                         node and javascript run the node template)\n"
+	    "    -T, --template NAME|FILE  a template of the store by name, or a template\n"
+	    "                         file (default: $FORKBOX_TEMPLATE, else by language)\n"
+	    "        --config FILE    the configuration naming the store and templates\n"
+	    "                         (default: the build tree's, else the system's;\n"
+	    "                         see forkbox help template)\n"
 	    "    -t, --timeout S      kill the code after S seconds (default 30)\n"
 	    "    -j, --json           print one JSON object instead of streaming: id,\n"
 	    "                         stdout, stderr, exit_code, fork_time_ms,\n"
@@ -318,7 +353,7 @@ const struct fb_command fb_cmd_run = {
 	    "                         host pages shared or copied; KVM exits by reason\n"
 	    "                         and fault counters (KVM_GET_STATS_FD; where the\n"
 	    "                         kernel lacks it, the reason is printed instead)\n"
-	    "    -c, --code CODE      the Python code to run; or give FILE, or - for stdin\n"
+	    "    -c, --code CODE      the code to run; or give FILE, or - for stdin\n"
 	    "\n"
 	    "EXIT STATUS\n"
 	    "    The guest code's exit status: 0, the status given to sys.exit(), 1 for\n"
@@ -328,6 +363,7 @@ const struct fb_command fb_cmd_run = {
 	    "\n"
 	    "EXAMPLES\n"
 	    "    forkbox run -c 'import numpy as np; print(np.arange(6).reshape(2,3).sum())'\n"
-	    "    echo 'print(1+1)' | forkbox run --json -\n",
+	    "    echo 'print(1+1)' | forkbox run --json -\n"
+	    "    forkbox run --language node -c 'console.log(1+1)'\n",
     .main = run_main,
 };

@@ -1,20 +1,17 @@
-/* `forkbox template build`: boot the guest to readiness and write a template.
- *
- * Where the inputs come from, the way `forkbox run` picks its template: in a
- * build tree (./guest/out/vmlinux exists) and without -c, the tree's guest
- * image and ./forkbox.template; otherwise the template.* settings of the
- * configuration (-c FILE, else the system file when it exists, else the
- * built-in defaults, which name the installed guest image and
- * /var/lib/forkbox/python.tmpl). Options override either. */
+/* `forkbox template build` and `forkbox template image`: boot each
+ * template's recipe image to readiness and write it into the store (or
+ * only find/build the recipes' root filesystems). */
 #include "cli/commands.h"
 #include "cli/progress.h"
-#include "util/config.h"
+#include "cli/template_setup.h"
 #include "util/error.h"
 #include "util/probe.h"
 #include "vmm/boot_image.h"
 #include "vmm/kvm.h"
 #include "vmm/template_build.h"
+#include "vmm/template_store.h"
 
+#include <errno.h>
 #include <getopt.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -23,269 +20,297 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#define TREE_KERNEL	  "guest/out/vmlinux"
-#define TREE_INITRAMFS	  "guest/out/initramfs.cpio.zst"
-#define TREE_OUTPUT	  "forkbox.template"
-#define SYSTEM_CONFIG	  FORKBOX_SYSCONFDIR "/forkbox/forkbox.conf"
 #define PROGRESS_REPEAT_S 10 /* the last progress line again after this silence */
 
-/* What the command line named; NULL or 0 where it named nothing. */
-struct given {
-	const char *config, *output, *kernel, *initramfs, *cmdline;
-	unsigned long mem_mb;
+struct build_args {
+	const char *config, *store, *output, *kernel, *initramfs, *cmdline;
 	double timeout_s;
 	bool console, if_stale, no_working_set;
+	char **names; /* NULL-terminated; empty = every configured template */
+	int n_names;
 };
 
-/* The resolved build, and where its defaults came from. */
-struct build {
-	struct fb_template_build_options o;
-	const char *source; /* "the build tree", a config file, "the built-in defaults" */
-	const char *config; /* the config file read, or NULL */
-	struct fb_config cfg;
-	char cmdline[FB_BOOT_CMDLINE_MAX];
-};
-
-static void usage(FILE *to)
-{
-	fprintf(to,
-		"usage: forkbox template build [-c FILE] [-o FILE] [--kernel VMLINUX]\n"
-		"                              [--initramfs FILE] [--mem MB] [--cmdline STR]\n"
-		"                              [--timeout S] [--console] [--if-stale]\n"
-		"                              [--no-working-set]\n"
-		"Boots the guest until its agent is ready, snapshots it and writes the\n"
-		"template. Defaults: in a build tree (./%s exists, no -c) %s, %s and\n"
-		"./%s; elsewhere the template.* settings of -c FILE, else of %s\n"
-		"when it exists, else the built-in ones. --mem 512 --timeout 300.\n"
-		"Then runs typical requests (print(1+1), a numpy sum) in forks of it and\n"
-		"stores the pages they used (the working set, which forks map before they\n"
-		"run); --no-working-set skips that.\n",
-		TREE_KERNEL, TREE_KERNEL, TREE_INITRAMFS, TREE_OUTPUT, SYSTEM_CONFIG);
-}
-
-static int parse_number(const char *opt, const char *text, double *out)
-{
-	char *end = NULL;
-	*out = strtod(text, &end);
-	if (!*text || *end || *out <= 0)
-		return fb_error("%s: '%s' is not a positive number", opt, text);
-	return 0;
-}
-
-static int parse_args(int argc, char **argv, struct given *g)
+static int parse_args(int argc, char **argv, struct build_args *a)
 {
 	static const struct option opts[] = {{"config", required_argument, NULL, 'c'},
+					     {"store", required_argument, NULL, 'S'},
 					     {"output", required_argument, NULL, 'o'},
 					     {"kernel", required_argument, NULL, 'k'},
 					     {"initramfs", required_argument, NULL, 'i'},
-					     {"mem", required_argument, NULL, 'm'},
 					     {"cmdline", required_argument, NULL, 'L'},
 					     {"timeout", required_argument, NULL, 't'},
 					     {"console", no_argument, NULL, 'C'},
 					     {"if-stale", no_argument, NULL, 's'},
 					     {"no-working-set", no_argument, NULL, 'W'},
-					     {"help", no_argument, NULL, 'h'},
 					     {NULL, 0, NULL, 0}};
-	*g = (struct given){0};
+	*a = (struct build_args){.timeout_s = 300};
 	int c;
 	optind = 1;
-	/* -c is the configuration, as in forkbox-fcgi and config-check; --cmdline
-	 * has no short form. */
-	while ((c = getopt_long(argc, argv, "c:o:k:i:m:t:CWh", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "c:o:k:i:t:C", opts, NULL)) != -1) {
 		char *end = NULL;
-		double v;
 		switch (c) {
 		case 'c':
-			g->config = optarg;
+			a->config = optarg;
 			break;
-		case 'L':
-			g->cmdline = optarg;
+		case 'S':
+			a->store = optarg;
 			break;
 		case 'o':
-			g->output = optarg;
+			a->output = optarg;
 			break;
 		case 'k':
-			g->kernel = optarg;
+			a->kernel = optarg;
 			break;
 		case 'i':
-			g->initramfs = optarg;
+			a->initramfs = optarg;
+			break;
+		case 'L':
+			a->cmdline = optarg;
 			break;
 		case 'C':
-			g->console = true;
+			a->console = true;
 			break;
 		case 's':
-			g->if_stale = true;
+			a->if_stale = true;
 			break;
 		case 'W':
-			g->no_working_set = true;
-			break;
-		case 'm':
-			g->mem_mb = strtoul(optarg, &end, 10);
-			if (!*optarg || *end || g->mem_mb == 0)
-				return fb_error("--mem: '%s' is not a size in MiB", optarg);
+			a->no_working_set = true;
 			break;
 		case 't':
-			if (parse_number("--timeout", optarg, &v) < 0)
-				return -1;
-			g->timeout_s = v;
+			a->timeout_s = strtod(optarg, &end);
+			if (!*optarg || *end || !(a->timeout_s > 0))
+				return fb_usage_error("template",
+						      "--timeout: '%s' is not a positive "
+						      "number",
+						      optarg);
 			break;
-		case 'h':
-			usage(stdout);
-			exit(0);
 		default:
-			usage(stderr);
-			return fb_error("bad arguments");
+			return fb_usage_error("template", "build: bad arguments");
 		}
 	}
-	if (optind != argc)
-		return fb_error("unexpected argument '%s'", argv[optind]);
+	a->names = argv + optind;
+	a->n_names = argc - optind;
+	if (a->output && a->n_names > 1)
+		return fb_usage_error("template", "build: -o FILE writes one template; name one");
+	if (a->initramfs && !a->output)
+		return fb_usage_error("template", "build: --initramfs needs -o FILE (a template "
+						  "outside the store)");
 	return 0;
 }
 
-/* template.cmdline_extra after the kernel's usual command line. */
-static int add_cmdline_extra(struct build *b, const char *extra)
+/* The templates named, or all of them; NULL entries for unknown names. */
+static int select_templates(const struct fb_template_setup *s, char **names, int n,
+			    const struct fb_template_decl **out, size_t *count, bool one)
 {
-	fb_boot_base_cmdline(b->o.kernel, b->cmdline, sizeof(b->cmdline));
-	size_t len = strlen(b->cmdline);
-	if (len + 1 + strlen(extra) >= sizeof(b->cmdline))
-		return fb_error("template.cmdline_extra: the kernel command line would exceed "
-				"%zu bytes",
-				sizeof(b->cmdline) - 1);
-	snprintf(b->cmdline + len, sizeof(b->cmdline) - len, " %s", extra);
-	b->o.cmdline = b->cmdline;
+	if (n == 0 && one) { /* -o FILE: the first (default) template */
+		out[0] = &s->cfg.templates[0];
+		*count = 1;
+		return 0;
+	}
+	if (n == 0) {
+		for (size_t i = 0; i < s->cfg.n_templates; i++)
+			out[i] = &s->cfg.templates[i];
+		*count = s->cfg.n_templates;
+		return 0;
+	}
+	if (n > FB_MAX_TEMPLATES)
+		return fb_error("more than %d templates named", FB_MAX_TEMPLATES);
+	for (int i = 0; i < n; i++) {
+		out[i] = fb_config_template(&s->cfg, names[i]);
+		if (!out[i]) {
+			char known[256] = "";
+			for (size_t k = 0; k < s->cfg.n_templates; k++)
+				snprintf(known + strlen(known), sizeof(known) - strlen(known),
+					 "%s%s", k ? ", " : "", s->cfg.templates[k].name);
+			return fb_error("no template '%s' in %s (templates: %s)", names[i],
+					s->source, known);
+		}
+	}
+	*count = (size_t)n;
 	return 0;
 }
 
-/* Defaults from the template.* settings: -c FILE, else the system file when
- * it exists, else the built-in ones. */
-static int from_config(const struct given *g, struct build *b)
+/* --if-stale: 1 when the stored template is current and for this CPU. */
+static int up_to_date(const struct fb_kvm *kvm, const char *path, const struct fb_recipe *r,
+		      const struct fb_guest_image *img, const char *name)
 {
-	fb_config_defaults(&b->cfg);
-	if (g->config)
-		b->config = g->config;
-	else if (access(SYSTEM_CONFIG, F_OK) == 0)
-		b->config = SYSTEM_CONFIG;
-	if (b->config && fb_config_load(&b->cfg, b->config) < 0)
+	struct fb_stored st;
+	char why[2048];
+	if (fb_stored_read(path, &st) < 0) {
+		if (errno != ENOENT)
+			fprintf(stderr, "template %s: rebuilding: %s\n", name, fb_error_last());
+		return 0;
+	}
+	if (fb_stored_compare(&st, r, img, why, sizeof(why)) != 0) {
+		fprintf(stderr, "template %s: stale, rebuilding: %s\n", name, why);
+		return 0;
+	}
+	struct fb_template *t;
+	if (fb_template_open(path, &t) == 0) {
+		int cpu_ok = fb_template_check_host(t, kvm->fd) == 0;
+		fb_template_close(t);
+		if (!cpu_ok) {
+			fprintf(stderr, "template %s: rebuilding: %s\n", name, fb_error_last());
+			return 0;
+		}
+	}
+	fprintf(stderr, "template %s: up to date (generation %u, built %s)\n", name, st.generation,
+		st.created);
+	return 1;
+}
+
+static int ensure_store(const char *store)
+{
+	if (mkdir(store, 0755) < 0 && errno != EEXIST)
+		return fb_error_errno("create the template store %s", store);
+	return 0;
+}
+
+static int build_one(const struct fb_template_setup *s, const struct build_args *a,
+		     const struct fb_kvm *kvm, const struct fb_template_decl *t)
+{
+	struct fb_recipe r;
+	struct fb_guest_image img;
+	if (fb_template_setup_inputs(s, t, true, &r, &img) < 0)
 		return -1;
-	b->source = b->config ? b->config : "the built-in defaults";
-	b->o.output = b->cfg.template_.path;
-	b->o.kernel = b->cfg.template_.kernel;
-	b->o.initramfs = b->cfg.template_.initramfs[0] ? b->cfg.template_.initramfs : NULL;
-	b->o.mem_size = (uint64_t)b->cfg.template_.memory_mb << 20;
-	return 0;
-}
-
-static int resolve(const struct given *g, struct build *b)
-{
-	b->o = (struct fb_template_build_options){
-	    .mem_size = 512ULL << 20,
-	    .ready_timeout_s = 300,
-	    .console_fd = -1,
-	    .progress = stderr,
-	    .working_set_codes = fb_template_working_set_codes,
-	    .n_working_set_codes = g->no_working_set ? 0 : fb_template_n_working_set_codes};
-	if (!g->config && access(TREE_KERNEL, R_OK) == 0) {
-		b->source = "the build tree";
-		b->o.output = TREE_OUTPUT;
-		b->o.kernel = TREE_KERNEL;
-		b->o.initramfs = TREE_INITRAMFS;
-	} else if (from_config(g, b) < 0) {
-		return -1;
-	}
-	if (g->output)
-		b->o.output = g->output;
-	if (g->kernel)
-		b->o.kernel = g->kernel;
-	if (g->initramfs)
-		b->o.initramfs = g->initramfs;
-	if (g->mem_mb)
-		b->o.mem_size = (uint64_t)g->mem_mb << 20;
-	if (g->timeout_s > 0)
-		b->o.ready_timeout_s = g->timeout_s;
-	if (g->console)
-		b->o.console_fd = STDERR_FILENO;
-	if (g->cmdline)
-		b->o.cmdline = g->cmdline;
-	else if (b->cfg.template_.cmdline_extra[0])
-		return add_cmdline_extra(b, b->cfg.template_.cmdline_extra);
-	return 0;
-}
-
-static bool newer(const struct stat *a, const struct stat *b)
-{
-	return a->st_mtim.tv_sec != b->st_mtim.tv_sec ? a->st_mtim.tv_sec > b->st_mtim.tv_sec
-						      : a->st_mtim.tv_nsec > b->st_mtim.tv_nsec;
-}
-
-/* --if-stale: the template exists and nothing it was built from (guest
- * image, configuration, this program) changed since. */
-static bool up_to_date(const struct build *b)
-{
-	const char *inputs[] = {b->o.kernel, b->o.initramfs, b->config, "/proc/self/exe"};
-	struct stat out, in;
-	if (stat(b->o.output, &out) < 0 || out.st_size == 0)
-		return false;
-	for (size_t i = 0; i < sizeof(inputs) / sizeof(inputs[0]); i++)
-		if (inputs[i] && (stat(inputs[i], &in) < 0 || newer(&in, &out)))
-			return false;
-	return true;
-}
-
-static int build(const struct build *b)
-{
-	struct fb_kvm_report report;
-	if (fb_probe_kvm(&report) != FB_KVM_NATIVE) {
-		fprintf(stderr,
-			"forkbox template build: this host cannot boot a stock guest kernel\n"
-			"  %s\n  %s\n",
-			report.reason, report.fallback);
-		return 1;
-	}
-	struct fb_kvm kvm;
-	if (fb_kvm_open(&kvm) < 0) {
-		fprintf(stderr, "forkbox template build: %s\n", fb_error_last());
-		return 1;
-	}
+	if (a->kernel)
+		snprintf(img.kernel, sizeof(img.kernel), "%s", a->kernel);
+	char path[FB_PATH_MAX + 64], cmdline[FB_BOOT_CMDLINE_MAX] = "";
+	if (a->output)
+		snprintf(path, sizeof(path), "%s", a->output);
+	else
+		fb_template_setup_path(s, t->name, path, sizeof(path));
+	int rc = 0;
+	if (a->if_stale && !a->initramfs && up_to_date(kvm, path, &r, &img, t->name))
+		goto out;
+	if (!a->output && (rc = ensure_store(s->cfg.template_.store)) < 0)
+		goto out;
+	if (a->cmdline)
+		snprintf(cmdline, sizeof(cmdline), "%s", a->cmdline);
+	else if ((rc = fb_store_cmdline(&s->cfg, img.kernel, cmdline)) < 0)
+		goto out;
+	struct fb_store_build_options bo = {.kernel_cmdline = cmdline[0] ? cmdline : NULL,
+					    .ready_timeout_s = a->timeout_s,
+					    .console_fd = a->console ? STDERR_FILENO : -1,
+					    .progress = stderr,
+					    .output = path,
+					    .initramfs = a->initramfs,
+					    .no_working_set = a->no_working_set};
 	/* Booting to a ready agent is silent for long under nested KVM. */
-	struct fb_template_build_options o = b->o;
 	struct fb_progress *progress = fb_progress_start("template", stderr, PROGRESS_REPEAT_S);
 	if (progress)
-		o.progress = fb_progress_stream(progress);
-	int rc = fb_template_build(&kvm, &o);
+		bo.progress = fb_progress_stream(progress);
+	rc = fb_store_build(kvm, s->cfg.template_.store, t->name, &r, &img, &bo);
 	if (progress)
 		fb_progress_stop(progress);
-	if (rc < 0)
-		fprintf(stderr, "forkbox template build: %s\n", fb_error_last());
-	fb_kvm_close(&kvm);
-	return rc < 0 ? 1 : 0;
+out:
+	fb_recipe_free(&r);
+	return rc;
+}
+
+static int open_kvm(struct fb_kvm *kvm)
+{
+	struct fb_kvm_report report;
+	if (fb_probe_kvm(&report) != FB_KVM_NATIVE)
+		return fb_error("this host cannot boot a stock guest kernel: %s; %s", report.reason,
+				report.fallback);
+	return fb_kvm_open(kvm);
+}
+
+/* The command line, the settings and the templates it names: 0, or the
+ * exit status (the message printed). */
+static int begin(int argc, char **argv, const char *sub, struct build_args *a,
+		 struct fb_template_setup *s, const struct fb_template_decl **sel, size_t *n)
+{
+	int rc = parse_args(argc, argv, a);
+	if (rc)
+		return rc;
+	*n = 0;
+	if (fb_template_setup_load(s, a->config, a->store) < 0 ||
+	    select_templates(s, a->names, a->n_names, sel, n, a->output != NULL) < 0) {
+		fprintf(stderr, "forkbox template %s: %s\n", sub, fb_error_last());
+		fb_template_setup_free(s);
+		return 1;
+	}
+	return 0;
 }
 
 int fb_cmd_template_build(int argc, char **argv)
 {
-	struct given g;
-	if (parse_args(argc, argv, &g) < 0) {
+	struct build_args a;
+	struct fb_template_setup s;
+	const struct fb_template_decl *sel[FB_MAX_TEMPLATES];
+	size_t n;
+	int rc = begin(argc, argv, "build", &a, &s, sel, &n);
+	if (rc)
+		return rc;
+	struct fb_kvm kvm;
+	if (open_kvm(&kvm) < 0) {
 		fprintf(stderr, "forkbox template build: %s\n", fb_error_last());
-		return FB_EXIT_USAGE;
-	}
-	struct build *b = calloc(1, sizeof(*b));
-	if (!b) {
-		fprintf(stderr, "forkbox template build: out of memory\n");
+		fb_template_setup_free(&s);
 		return 1;
 	}
-	int rc = 1;
-	if (resolve(&g, b) < 0) {
-		fprintf(stderr, "forkbox template build: %s\n", fb_error_last());
-	} else if (g.if_stale && up_to_date(b)) {
-		fprintf(stderr, "template %s is up to date (settings from %s)\n", b->o.output,
-			b->source);
-		rc = 0;
-	} else {
-		fprintf(stderr, "template %s from %s%s%s (settings from %s)\n", b->o.output,
-			b->o.kernel, b->o.initramfs ? " and " : "",
-			b->o.initramfs ? b->o.initramfs : "", b->source);
-		rc = build(b);
+	int failed = 0;
+	for (size_t i = 0; i < n; i++) {
+		if (build_one(&s, &a, &kvm, sel[i]) < 0) {
+			fprintf(stderr, "forkbox template build: %s\n", fb_error_last());
+			failed = 1;
+		}
 	}
-	fb_config_free(&b->cfg);
-	free(b);
-	return rc;
+	fb_kvm_close(&kvm);
+	fb_template_setup_free(&s);
+	return failed;
+}
+
+/* IMAGES/recipe-NAME.cpio: the recipe's files for a guest booted without a
+ * template build (`forkbox boot`, guest/out/initramfs.cpio.zst). */
+static int write_recipe_cpio(const struct fb_template_setup *s, const struct fb_recipe *r)
+{
+	char path[FB_PATH_MAX + 64], tmp[FB_PATH_MAX + 72];
+	struct fb_cpio c;
+	snprintf(path, sizeof(path), "%s/recipe-%s.cpio", s->cfg.template_.images, r->name);
+	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+	if (fb_guest_image_recipe_cpio(r, &c) < 0)
+		return -1;
+	FILE *f = fopen(tmp, "we");
+	int ok = f && fwrite(c.data, 1, c.len, f) == c.len;
+	if (f && fclose(f) != 0)
+		ok = 0;
+	fb_cpio_free(&c);
+	if (!ok || rename(tmp, path) < 0) {
+		fb_error_errno("write %s", path);
+		unlink(tmp);
+		return -1;
+	}
+	return 0;
+}
+
+/* `forkbox template image [NAME...]`: each template's recipe root
+ * filesystem, found or built (no KVM needed). */
+int fb_cmd_template_image(int argc, char **argv)
+{
+	struct build_args a;
+	struct fb_template_setup s;
+	const struct fb_template_decl *sel[FB_MAX_TEMPLATES];
+	size_t n;
+	int failed = begin(argc, argv, "image", &a, &s, sel, &n);
+	if (failed)
+		return failed;
+	for (size_t i = 0; i < n; i++) {
+		struct fb_recipe r;
+		struct fb_guest_image img;
+		if (fb_template_setup_inputs(&s, sel[i], true, &r, &img) < 0) {
+			fprintf(stderr, "forkbox template image: %s\n", fb_error_last());
+			failed = 1;
+			continue;
+		}
+		if (write_recipe_cpio(&s, &r) < 0) {
+			fprintf(stderr, "forkbox template image: %s\n", fb_error_last());
+			failed = 1;
+		}
+		printf("%s: %s (sha256 %.16s)\n", sel[i]->name, img.rootfs, img.rootfs_sha256);
+		fb_recipe_free(&r);
+	}
+	fb_template_setup_free(&s);
+	return failed;
 }

@@ -29,8 +29,10 @@ extern const struct fb_command fb_cmd_boot;
 extern const struct fb_command fb_cmd_run;
 /* `forkbox template build|inspect|verify` (src/cli/cmd_template_info.c). */
 extern const struct fb_command fb_cmd_template;
-/* `forkbox template build` (src/cli/cmd_template_build.c), for the template command. */
+/* `forkbox template build|image` (src/cli/cmd_template_build.c), for the
+ * template command. */
 int fb_cmd_template_build(int argc, char **argv);
+int fb_cmd_template_image(int argc, char **argv);
 
 /* NULL-terminated table, in `forkbox --help` order. */
 extern const struct fb_command *const fb_commands[];

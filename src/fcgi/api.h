@@ -11,12 +11,19 @@
 #include "fcgi/ratelimit.h"
 #include "fcgi/request.h"
 #include "fcgi/scoreboard.h"
+#include "fcgi/served.h"
 #include "util/config.h"
 #include "vmm/engine.h"
 
+/* An execution whose VM still exists, and its engine. */
+struct fb_pending {
+	struct fb_engine *engine;
+	struct fb_execution *exec;
+};
+
 struct fb_api {
 	const struct fb_config *cfg;
-	struct fb_engine *engine;
+	struct fb_served_set *templates; /* a request's language picks one */
 	const struct fb_auth *auth;
 	struct fb_ratelimit *ratelimit; /* NULL = unlimited */
 	struct fb_metrics *metrics;	/* never NULL */
@@ -25,9 +32,10 @@ struct fb_api {
 	struct fb_capacity *capacity;	/* NULL = no pool-wide VM limit */
 	/* Executions of the current request whose VMs still exist: finished
 	 * by fb_api_after_response() once the response is out. */
-	struct fb_execution **pending;
+	struct fb_pending *pending;
 	size_t n_pending, cap_pending;
-	struct fb_engine_pool_counts pool_seen; /* last counts added to metrics */
+	/* Per template: the pool counts last added to the metrics. */
+	struct fb_engine_pool_counts pool_seen[FB_MAX_TEMPLATES];
 };
 
 /* Serve one request. Returns the HTTP status sent (for the access count). */

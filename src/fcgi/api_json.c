@@ -29,10 +29,12 @@ static int decode_language(json_t *obj, const char *where, struct fb_exec_spec *
 		return 0;
 	if (!json_is_string(v))
 		return fb_error("%s\"language\" must be a string", where);
-	if (json_string_length(v) != strlen("python") ||
-	    strcmp(json_string_value(v), "python") != 0)
-		return fb_error("%slanguage \"%.64s\" is not supported (supported: \"python\")",
-				where, json_string_value(v));
+	const char *name = json_string_value(v);
+	size_t n = json_string_length(v);
+	if (n == 0 || n >= sizeof(spec->language) || strlen(name) != n ||
+	    strspn(name, "abcdefghijklmnopqrstuvwxyz0123456789_+.-") != n)
+		return fb_error("%slanguage \"%.64s\" is not supported", where, name);
+	memcpy(spec->language, name, n + 1);
 	return 0;
 }
 
@@ -47,6 +49,7 @@ static int decode_timeout(json_t *obj, const char *where, const struct fb_limits
 	if (!json_is_number(v))
 		return fb_error("%s\"timeout_seconds\" must be a number", where);
 	spec->timeout_s = json_number_value(v);
+	spec->timeout_given = true;
 	if (!(spec->timeout_s > 0))
 		return fb_error("%s\"timeout_seconds\" must be greater than 0", where);
 cap:
@@ -60,6 +63,7 @@ static int decode_spec(json_t *obj, const char *where, const struct fb_limits_co
 		       struct fb_exec_spec *spec)
 {
 	memset(spec, 0, sizeof(*spec));
+	spec->target = -1;
 	if (!json_is_object(obj))
 		return fb_error("%sexpected a JSON object", where);
 	json_t *code = json_object_get(obj, "code");

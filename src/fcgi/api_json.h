@@ -13,12 +13,15 @@
 struct fb_exec_spec {
 	char *code; /* owned, NUL-terminated (code_len excludes the NUL) */
 	size_t code_len;
-	char language[16];
-	double timeout_s;
+	char language[16]; /* "python" when the request names none */
+	double timeout_s;  /* the request's, capped, else limits' default */
+	bool timeout_given;
+	int target; /* the template serving it (exec.c), -1 before routing */
 };
 
 /* Decode a POST /v1/exec body. Returns 0, or 400 with the reason (shown to
- * the client) in fb_error_last(). */
+ * the client) in fb_error_last(). Any well-formed language name passes:
+ * which ones a server serves is its templates' business (exec.c). */
 int fb_api_decode_exec(const char *body, size_t len, const struct fb_limits_config *lim,
 		       struct fb_exec_spec *spec);
 

@@ -82,41 +82,66 @@ static void collector_free(struct collector *c)
 
 /* Keeps an execution for fb_api_after_response(); without room for it,
  * finishes it now. */
-static void keep_pending(struct fb_api *api, struct fb_execution *x)
+static void keep_pending(struct fb_api *api, const struct fb_exec_spec *spec,
+			 struct fb_execution *x)
 {
 	if (!x)
 		return;
+	struct fb_engine *engine = api->templates->t[spec->target].engine;
 	if (api->n_pending == api->cap_pending) {
 		size_t cap = api->cap_pending ? api->cap_pending * 2 : 4;
-		struct fb_execution **grown = realloc(api->pending, cap * sizeof(*grown));
+		struct fb_pending *grown = realloc(api->pending, cap * sizeof(*grown));
 		if (!grown) {
-			fb_engine_finish(api->engine, x, NULL);
+			fb_engine_finish(engine, x, NULL);
 			return;
 		}
 		api->pending = grown;
 		api->cap_pending = cap;
 	}
-	api->pending[api->n_pending++] = x;
+	api->pending[api->n_pending++] = (struct fb_pending){engine, x};
+}
+
+/* The template for spec's language, and its limits on the timeout: a
+ * recipe's limits only tighten the server's. 0, or 400 (unknown language)
+ * or 503 (its template is not ready) with the reason set. */
+static int route(struct fb_api *api, struct fb_exec_spec *spec)
+{
+	struct fb_served *t = fb_served_for(api->templates, spec->language);
+	if (!t)
+		return 400;
+	if (!t->engine) {
+		fb_error("template %s (language \"%s\") is not available: %s", t->name,
+			 spec->language, t->error);
+		return 503;
+	}
+	spec->target = (int)(t - api->templates->t);
+	if (t->timeout_s && !spec->timeout_given && t->timeout_s < spec->timeout_s)
+		spec->timeout_s = t->timeout_s;
+	if (t->max_timeout_s && spec->timeout_s > t->max_timeout_s)
+		spec->timeout_s = t->max_timeout_s;
+	return 0;
 }
 
 /* One execution with a VM slot already held; 0 or -1 with fb_error_last().
  * A failure is logged with its reason (a guest that broke the protocol or
- * its devices ends its own VM, never the worker). *held: the execution, its
- * VM kept until after the response. */
+ * its devices ends its own VM, never the worker). *held: the execution,
+ * its VM kept until after the response. */
 static int run(struct fb_api *api, struct fb_conn *conn, const struct fb_exec_spec *spec,
 	       const struct fb_exec_callbacks *cb, struct fb_exec_result *res,
 	       struct fb_execution **held)
 {
+	/* The template was chosen by the language; the engine runs its own. */
 	struct fb_exec_request er = {
 	    .code = spec->code,
 	    .code_len = spec->code_len,
-	    .language = spec->language,
 	    .timeout_s = spec->timeout_s,
 	    .output_limit = api->cfg->limits.max_output_bytes,
 	};
+	struct fb_served *t = &api->templates->t[spec->target];
 
 	memset(res, 0, sizeof(*res));
-	if (fb_engine_exec(api->engine, &er, cb, res, held)) {
+	fb_metrics_count_fork(api->metrics, t->slot, t->generation);
+	if (fb_engine_exec(t->engine, &er, cb, res, held)) {
 		if (fb_conn_gone(conn)) {
 			fb_log(FB_LOG_INFO, "execution %s abandoned, client gone: %s", res->id,
 			       fb_error_last());
@@ -179,7 +204,7 @@ static int exec_streaming(struct fb_api *api, struct fb_conn *conn, const struct
 	if (fb_sse_start(&sse))
 		return fb_conn_gone(conn) ? CLIENT_GONE : 200;
 	int failed = run(api, conn, spec, &cb, &res, &held);
-	keep_pending(api, held);
+	keep_pending(api, spec, held);
 	if (failed && (sse.failed || fb_conn_gone(conn)))
 		return CLIENT_GONE;
 	fb_sse_finish_output(&sse);
@@ -206,6 +231,12 @@ int fb_api_exec(struct fb_api *api, struct fb_conn *conn, const struct fb_reques
 		fb_response_error(conn, status, fb_error_last(), NULL);
 		return status;
 	}
+	if ((status = route(api, &spec)) != 0) {
+		fb_response_error(conn, status, fb_error_last(),
+				  status == 503 ? "Retry-After: 1\r\n" : NULL);
+		fb_exec_spec_free(&spec);
+		return status;
+	}
 	if (!fb_api_vm_acquire(api, true)) {
 		fb_exec_spec_free(&spec);
 		return busy(conn);
@@ -216,7 +247,7 @@ int fb_api_exec(struct fb_api *api, struct fb_conn *conn, const struct fb_reques
 		int failed;
 		struct fb_execution *held = NULL;
 		json_t *j = run_to_json(api, conn, &spec, &failed, &held);
-		keep_pending(api, held);
+		keep_pending(api, &spec, held);
 		status = failed ? 503 : 200;
 		if (failed && fb_conn_gone(conn))
 			status = CLIENT_GONE; /* nobody to answer */
@@ -305,7 +336,7 @@ static json_t *run_batch(struct fb_api *api, struct fb_conn *conn, const struct 
 	for (size_t i = 0; i < count; i++) {
 		json_array_append_new(arr, b.results[i] ? b.results[i]
 							: fb_api_error_json("out of memory"));
-		keep_pending(api, b.held[i]);
+		keep_pending(api, &specs[i], b.held[i]);
 	}
 	free(tids);
 	free(b.results);
@@ -323,6 +354,15 @@ int fb_api_batch(struct fb_api *api, struct fb_conn *conn, const char *body, siz
 		fb_response_error(conn, status, fb_error_last(), NULL);
 		return status;
 	}
+	for (size_t i = 0; i < count; i++) {
+		if ((status = route(api, &specs[i])) != 0) {
+			fb_error_prefix("executions[%zu]", i);
+			fb_response_error(conn, status, fb_error_last(),
+					  status == 503 ? "Retry-After: 1\r\n" : NULL);
+			fb_exec_specs_free(specs, count);
+			return status;
+		}
+	}
 	if (!fb_api_vm_acquire(api, true)) {
 		fb_exec_specs_free(specs, count);
 		return busy(conn);
@@ -338,12 +378,14 @@ int fb_api_batch(struct fb_api *api, struct fb_conn *conn, const char *body, siz
 	return status;
 }
 
-/* Adds what this worker's pool did since the last call to the metrics. */
-static void note_pool(struct fb_api *api)
+/* Adds what one template's pool in this worker did since the last call
+ * to the metrics; returns its ready VMs. */
+static unsigned note_pool(struct fb_api *api, struct fb_engine *engine,
+			  struct fb_engine_pool_counts *seen)
 {
-	struct fb_engine_pool_counts now, *seen = &api->pool_seen;
-	if (!fb_engine_pool_counts(api->engine, &now))
-		return;
+	struct fb_engine_pool_counts now;
+	if (!engine || !fb_engine_pool_counts(engine, &now))
+		return 0;
 	struct fb_vm_pool_totals *t = &api->metrics->vm_pool;
 	atomic_fetch_add(&t->built, now.built - seen->built);
 	atomic_fetch_add(&t->build_failures, now.build_failures - seen->build_failures);
@@ -352,19 +394,27 @@ static void note_pool(struct fb_api *api)
 	if (ms > 0)
 		atomic_fetch_add(&t->destroy_us, (uint64_t)(ms * 1000));
 	*seen = now;
+	return now.ready;
+}
+
+static void note_pools(struct fb_api *api)
+{
+	unsigned ready = 0;
+	for (size_t i = 0; i < api->templates->n; i++)
+		ready += note_pool(api, api->templates->t[i].engine, &api->pool_seen[i]);
 	if (api->sb && api->slot >= 0)
-		atomic_store(&api->sb->slot[api->slot].pool_ready, now.ready);
+		atomic_store(&api->sb->slot[api->slot].pool_ready, ready);
 }
 
 void fb_api_after_response(struct fb_api *api)
 {
 	for (size_t i = 0; i < api->n_pending; i++) {
 		struct fb_exec_stats st;
-		fb_engine_finish(api->engine, api->pending[i], &st);
+		fb_engine_finish(api->pending[i].engine, api->pending[i].exec, &st);
 		fb_metrics_observe_costs(api->metrics, &st);
 	}
 	api->n_pending = 0;
-	note_pool(api);
+	note_pools(api);
 }
 
 void fb_api_cleanup(struct fb_api *api)

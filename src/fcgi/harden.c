@@ -4,7 +4,7 @@
 
 #include "fcgi/log.h"
 #include "util/error.h"
-#include "vmm/guest_pages.h"
+#include "vmm/engine.h"
 #include "vmm/seccomp.h"
 
 #include <errno.h>
@@ -181,17 +181,12 @@ int fb_harden_worker(const struct fb_config *cfg)
 	tzset();
 	json_object_seed(0);
 	mallopt(M_ARENA_MAX, 8 * get_nprocs());
-	/* The execution costs read /proc/self/pagemap, which a process that
-	 * is not dumpable cannot open (its /proc files belong to root): it
-	 * is opened now, dumpable for that call only (no core: RLIMIT_CORE
-	 * is 0), and kept. */
-	if (prctl(PR_SET_DUMPABLE, 1, 0, 0, 0) == 0) {
-		if (fb_guest_pages_open() < 0)
-			fb_log(FB_LOG_WARNING, "worker: %s: executions report no page counts",
-			       fb_error_last());
-		if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0))
-			return fb_error_errno("prctl(PR_SET_DUMPABLE, 0)");
-	}
+	/* What the engine reads under the filter (the execution costs'
+	 * /proc/self/pagemap) is opened now; without it the costs lack their
+	 * page counts, no more. */
+	if (fb_engine_before_sandbox() < 0)
+		fb_log(FB_LOG_WARNING, "worker: %s: executions report no page counts",
+		       fb_error_last());
 	if (fb_seccomp_install(&so))
 		return -1;
 	if (so.mode != FB_SECCOMP_ENFORCE)

@@ -7,6 +7,7 @@
 #include "fcgi/runtime.h"
 #include "fcgi/standalone.h"
 #include "util/error.h"
+#include "util/recipe.h"
 
 #include "config.h"
 
@@ -123,9 +124,23 @@ static int test_config(const struct options *o, struct fb_config *cfg)
 		return 1;
 	}
 	fb_auth_free(&auth);
-	if (access(cfg->template_.path, R_OK))
-		fprintf(stderr, "%s: warning: template.path %s is not readable yet\n", o->config,
-			cfg->template_.path);
+	for (size_t i = 0; i < cfg->n_templates; i++) {
+		char path[FB_PATH_MAX + 64];
+		struct fb_recipe r;
+		fb_config_recipe_path(cfg, &cfg->templates[i], path, sizeof(path));
+		if (fb_recipe_load(&r, path) < 0) {
+			fprintf(stderr, "%s: template %s: %s\n", o->config, cfg->templates[i].name,
+				fb_error_last());
+			return 1;
+		}
+		fb_recipe_free(&r);
+		fb_config_template_file(cfg, &cfg->templates[i], path, sizeof(path));
+		if (access(path, R_OK))
+			fprintf(stderr,
+				"%s: warning: template %s (%s) is not readable yet: build it with "
+				"`forkbox template build %s`\n",
+				o->config, cfg->templates[i].name, path, cfg->templates[i].name);
+	}
 	printf("%s: syntax ok, test successful\n", o->config);
 	return 0;
 }

@@ -118,6 +118,8 @@ static void reap(struct fb_master *m)
 	pid_t pid;
 
 	while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
+		if (fb_rotation_reaped(m, pid, status))
+			continue;
 		int idx = fb_scoreboard_find(m->sb, pid);
 		if (idx < 0)
 			continue;
@@ -198,6 +200,7 @@ static void handle_signal(struct fb_master *m, int sig)
 			       "SIGTERM: graceful stop, finishing requests in flight");
 			fb_notify("STOPPING=1");
 			m->stopping = 1;
+			fb_rotation_stop(m);
 			m->stop_deadline_ms =
 			    fb_monotonic_ms() + (int64_t)fb_pool_request_limit_ms(&m->rt->cfg);
 			fb_master_signal_workers(m, SIGTERM, false, false, -1);
@@ -208,11 +211,12 @@ static void handle_signal(struct fb_master *m, int sig)
 		fb_log(FB_LOG_NOTICE, "%s: fast stop", sig == SIGQUIT ? "SIGQUIT" : "SIGINT");
 		fb_notify("STOPPING=1");
 		m->stopping = 2;
+		fb_rotation_stop(m);
 		fb_master_signal_workers(m, SIGKILL, false, false, -1);
 		break;
 	case SIGHUP:
 		if (!m->stopping)
-			fb_master_reload(m);
+			fb_master_reload(m, "SIGHUP");
 		break;
 	case SIGUSR1:
 		if (fb_log_reopen())
@@ -251,6 +255,7 @@ void fb_master_supervise(struct fb_master *m)
 			fb_master_signal_workers(m, SIGTERM, true, true, -1);
 			maintain(m);
 			kill_overdue(m);
+			fb_rotation_tick(m);
 		}
 		int sig = sigtimedwait(&set, NULL, &tick);
 		if (sig > 0)

@@ -4,6 +4,8 @@
 
 #include "fcgi/master.h"
 #include "fcgi/metrics.h"
+#include "fcgi/rotation.h"
+#include "fcgi/runtime.h"
 #include "fcgi/scoreboard.h"
 
 #include <signal.h>
@@ -25,6 +27,7 @@ struct fb_master {
 	int64_t last_crash_ms;
 	int64_t next_spawn_ms;
 	bool fresh_generation; /* start pool.start_servers before spare logic */
+	struct fb_rotation rotation;
 };
 
 /* The supervision loop; returns once stopped and every worker is gone. */
@@ -34,8 +37,10 @@ void fb_master_supervise(struct fb_master *m);
  * when old_only; at most max of them (-1 = all). */
 void fb_master_signal_workers(struct fb_master *m, int sig, bool idle_only, bool old_only, int max);
 
-/* SIGHUP: build the next generation; keep the current one on failure. */
-void fb_master_reload(struct fb_master *m);
+/* SIGHUP or a rotation (why names it): build the next generation from
+ * the configuration file, sharing unchanged templates; keep the current
+ * one on failure (-1, logged). */
+int fb_master_reload(struct fb_master *m, const char *why);
 
 /* The signals the master handles (kept blocked, taken by sigtimedwait). */
 sigset_t fb_master_signals(void);

@@ -15,27 +15,59 @@
 #include <string.h>
 #include <unistd.h>
 
-void fb_master_reload(struct fb_master *m)
+/* "python generation 3, node generation 1" (and the ones not ready). */
+static void describe(const struct fb_runtime *rt, char *out, size_t cap)
+{
+	out[0] = '\0';
+	for (size_t i = 0; i < rt->templates.n; i++) {
+		const struct fb_served *t = &rt->templates.t[i];
+		size_t len = strlen(out);
+		if (t->engine)
+			snprintf(out + len, cap - len, "%s%s generation %u", len ? ", " : "",
+				 t->name, t->generation);
+		else
+			snprintf(out + len, cap - len, "%s%s NOT READY (%s)", len ? ", " : "",
+				 t->name, t->error);
+	}
+}
+
+/* The templates not ready, each as a warning with the way out. */
+static void warn_not_ready(const struct fb_runtime *rt)
+{
+	for (size_t i = 0; i < rt->templates.n; i++) {
+		const struct fb_served *t = &rt->templates.t[i];
+		if (!t->engine)
+			fb_log(FB_LOG_WARNING,
+			       "template %s is not served: %s (build it with `forkbox template "
+			       "build %s`, then SIGHUP)",
+			       t->name, t->error, t->name);
+	}
+}
+
+int fb_master_reload(struct fb_master *m, const char *why)
 {
 	struct fb_runtime *next = calloc(1, sizeof(*next));
 
-	fb_log(FB_LOG_NOTICE, "SIGHUP: reloading %s", m->opts->config_path);
+	fb_log(FB_LOG_NOTICE, "%s: reloading %s", why, m->opts->config_path);
 	if (!next || fb_runtime_load_config(&next->cfg, m->opts->config_path) ||
-	    fb_runtime_open(next)) {
+	    fb_runtime_open(next, m->rt)) {
 		fb_log(FB_LOG_ERROR, "reload failed, keeping the running configuration: %s",
 		       next ? fb_error_last() : "out of memory");
 		if (next)
 			fb_config_free(&next->cfg);
 		free(next);
-		return;
+		return -1;
 	}
 	if (strcmp(next->cfg.pool.listen, m->rt->cfg.pool.listen) != 0)
 		fb_log(FB_LOG_WARNING, "pool.listen changed: restart to listen on %s",
 		       next->cfg.pool.listen);
 	fb_listen_set_allowed(&next->cfg.pool);
 	next->generation = m->rt->generation + 1;
+	fb_served_bind_metrics(&next->templates, m->metrics);
 	/* Workers of the old generation keep their own mappings of the old
-	 * template and tables; the master lets go of its copies now. */
+	 * templates and tables (requests in flight finish on them); the master
+	 * lets go of its copies now: a template's memory is freed when the
+	 * last worker holding it is gone. Unchanged templates are shared. */
 	struct fb_runtime *old = m->rt;
 	m->rt = next;
 	fb_runtime_close(old);
@@ -45,8 +77,13 @@ void fb_master_reload(struct fb_master *m)
 	m->next_spawn_ms = 0;
 	m->fresh_generation = true;
 	fb_master_signal_workers(m, SIGTERM, false, true, -1);
-	fb_log(FB_LOG_NOTICE, "reloaded: generation %u, template %s", m->rt->generation,
-	       m->rt->cfg.template_.path);
+	char served[2048];
+	describe(m->rt, served, sizeof(served));
+	fb_log(FB_LOG_NOTICE, "reloaded (configuration %u): templates %s", m->rt->generation,
+	       served);
+	warn_not_ready(m->rt);
+	fb_rotation_check_stale(m);
+	return 0;
 }
 
 static int open_socket(struct fb_master *m)
@@ -80,9 +117,10 @@ static int start(struct fb_master *m, const char *pid_file)
 	m->sb = fb_scoreboard_create(FB_SCOREBOARD_SLOTS);
 	if (!m->metrics || !m->sb)
 		return -1;
-	/* Opened once here; workers inherit the template mapping via fork(). */
-	if (fb_runtime_open(m->rt))
+	/* Opened once here; workers inherit the templates' memory via fork(). */
+	if (fb_runtime_open(m->rt, NULL))
 		return -1;
+	fb_served_bind_metrics(&m->rt->templates, m->metrics);
 	m->rt->generation = 1;
 	m->fresh_generation = true;
 	return 0;
@@ -105,9 +143,13 @@ int fb_master_run(struct fb_runtime *rt, const struct fb_master_options *opts)
 		free(rt);
 		return 1;
 	}
-	fb_log(FB_LOG_NOTICE, "forkbox-fcgi ready: pm %s, max_children %u, template %s",
+	char served[2048];
+	describe(m.rt, served, sizeof(served));
+	fb_log(FB_LOG_NOTICE, "forkbox-fcgi ready: pm %s, max_children %u, templates %s",
 	       rt->cfg.pool.pm == FB_PM_STATIC ? "static" : "dynamic", rt->cfg.pool.max_children,
-	       rt->cfg.template_.path);
+	       served);
+	warn_not_ready(m.rt);
+	fb_rotation_check_stale(&m);
 	if (fb_notify("READY=1") < 0)
 		fb_log(FB_LOG_WARNING, "%s", fb_error_last());
 	fb_master_supervise(&m);

@@ -258,6 +258,7 @@ char *fb_metrics_render(struct fb_metrics *m, const struct fb_pool_gauges *g, si
 	render_histogram(f, "forkbox_total_time_seconds", "Whole execution time.", &m->total);
 	render_costs(f, &m->cost);
 	render_vm_pool(f, &m->vm_pool, g);
+	fb_metrics_render_templates(f, m, g);
 	render_requests(f, m);
 	render_gauges(f, m, g);
 	if (fclose(f)) {

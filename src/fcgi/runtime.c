@@ -27,11 +27,10 @@ static int open_serial_log(struct fb_runtime *rt)
 	return 0;
 }
 
-static int open_engine(struct fb_runtime *rt)
+static int open_templates(struct fb_runtime *rt, const struct fb_runtime *prev)
 {
 	const struct fb_template_config *t = &rt->cfg.template_;
 	struct fb_engine_options opts = {
-	    .template_path = t->path,
 	    .default_output_limit = rt->cfg.limits.max_output_bytes,
 	    .serial_log_fd = rt->serial_fd,
 	    .memory_in_ram = !rt->one_shot,
@@ -39,16 +38,12 @@ static int open_engine(struct fb_runtime *rt)
 	    .huge_pages = t->huge_pages,
 	    .prefetch = t->prefetch,
 	};
-
-	rt->engine = fb_engine_open(&opts);
-	if (!rt->engine)
-		return fb_error_prefix("template %s", rt->cfg.template_.path);
-	return 0;
+	return fb_served_open(&rt->templates, &rt->cfg, prev ? &prev->templates : NULL, &opts);
 }
 
-int fb_runtime_open(struct fb_runtime *rt)
+int fb_runtime_open(struct fb_runtime *rt, const struct fb_runtime *prev)
 {
-	rt->engine = NULL;
+	rt->templates.n = 0;
 	rt->ratelimit = NULL;
 	rt->capacity = NULL;
 	memset(&rt->auth, 0, sizeof(rt->auth));
@@ -57,7 +52,7 @@ int fb_runtime_open(struct fb_runtime *rt)
 	rt->ratelimit = fb_ratelimit_create(rt->auth.n_keys, rt->cfg.auth.rate_limit_per_s);
 	/* Pool-wide VM slots: one per worker the pool may run. */
 	rt->capacity = fb_capacity_create(rt->cfg.pool.max_children);
-	if (!rt->ratelimit || !rt->capacity || open_engine(rt))
+	if (!rt->ratelimit || !rt->capacity || open_templates(rt, prev))
 		goto fail;
 	return 0;
 fail:
@@ -67,9 +62,7 @@ fail:
 
 void fb_runtime_close(struct fb_runtime *rt)
 {
-	if (rt->engine)
-		fb_engine_close(rt->engine);
-	rt->engine = NULL;
+	fb_served_close(&rt->templates);
 	fb_auth_free(&rt->auth);
 	fb_ratelimit_destroy(rt->ratelimit);
 	rt->ratelimit = NULL;

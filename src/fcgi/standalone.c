@@ -60,7 +60,7 @@ int fb_serve_cgi(struct fb_runtime *rt)
 
 	signal(SIGPIPE, SIG_IGN);
 	rt->one_shot = true;
-	if (!metrics || fb_runtime_open(rt) || fb_harden_process(&rt->cfg) ||
+	if (!metrics || fb_runtime_open(rt, NULL) || fb_harden_process(&rt->cfg) ||
 	    fb_harden_worker(&rt->cfg)) {
 		/* Still answer the web server with a proper error. */
 		fb_log(FB_LOG_ERROR, "%s", fb_error_last());
@@ -71,8 +71,9 @@ int fb_serve_cgi(struct fb_runtime *rt)
 		stdout_write(NULL, msg, sizeof(msg) - 1);
 		return 1;
 	}
+	fb_served_bind_metrics(&rt->templates, metrics);
 	struct fb_api api = {.cfg = &rt->cfg,
-			     .engine = rt->engine,
+			     .templates = &rt->templates,
 			     .auth = &rt->auth,
 			     .ratelimit = rt->ratelimit,
 			     .metrics = metrics,
@@ -92,11 +93,12 @@ int fb_serve_inherited(struct fb_runtime *rt, int listen_fd)
 	struct fb_metrics *metrics = fb_metrics_create();
 	struct fb_scoreboard *sb = fb_scoreboard_create(1);
 
-	if (!metrics || !sb || fb_listen_set_allowed(&rt->cfg.pool) || fb_runtime_open(rt) ||
+	if (!metrics || !sb || fb_listen_set_allowed(&rt->cfg.pool) || fb_runtime_open(rt, NULL) ||
 	    fb_harden_process(&rt->cfg)) {
 		fb_log(FB_LOG_ERROR, "%s", fb_error_last());
 		return 1;
 	}
+	fb_served_bind_metrics(&rt->templates, metrics);
 	fb_scoreboard_claim(sb, getpid(), 1);
 	fb_log(FB_LOG_NOTICE, "serving the FastCGI socket inherited on fd %d", listen_fd);
 	struct fb_worker w = {

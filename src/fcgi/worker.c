@@ -82,18 +82,31 @@ static void serve(struct fb_worker *w, struct fb_api *api, FCGX_Request *req)
 	atomic_fetch_add(&w->sb->slot[w->slot].requests, 1);
 }
 
-/* The worker's own pool of ready VMs (threads do not survive the fork from
- * the master, so each worker starts its own). Without one, requests still
- * work: each builds its VM. */
-static void start_vm_pool(struct fb_worker *w, struct fb_api *api)
+/* The worker's own pools of ready VMs, one per template it serves
+ * (threads do not survive the fork from the master, so each worker starts
+ * its own). Without one, requests still work: each builds its VM. */
+static void start_vm_pools(struct fb_worker *w, struct fb_api *api)
 {
 	const struct fb_vm_pool_config *c = &w->rt->cfg.vm_pool;
 	struct fb_engine_pool_options po = {.depth = c->depth, .threads = c->threads};
 
-	if (fb_engine_pool_start(w->rt->engine, &po) < 0)
-		fb_log(FB_LOG_ERROR, "worker: no VM pool, each request builds its VM: %s",
-		       fb_error_last());
-	fb_engine_pool_counts(w->rt->engine, &api->pool_seen);
+	for (size_t i = 0; i < w->rt->templates.n; i++) {
+		struct fb_engine *e = w->rt->templates.t[i].engine;
+		if (!e)
+			continue;
+		if (fb_engine_pool_start(e, &po) < 0)
+			fb_log(FB_LOG_ERROR,
+			       "worker: no VM pool for template %s, each request builds its VM: %s",
+			       w->rt->templates.t[i].name, fb_error_last());
+		fb_engine_pool_counts(e, &api->pool_seen[i]);
+	}
+}
+
+static void stop_vm_pools(struct fb_worker *w)
+{
+	for (size_t i = 0; i < w->rt->templates.n; i++)
+		if (w->rt->templates.t[i].engine)
+			fb_engine_pool_stop(w->rt->templates.t[i].engine);
 }
 
 int fb_worker_main(struct fb_worker *w)
@@ -104,7 +117,7 @@ int fb_worker_main(struct fb_worker *w)
 	unsigned max = w->rt->cfg.pool.max_requests;
 	struct fb_api api = {
 	    .cfg = &w->rt->cfg,
-	    .engine = w->rt->engine,
+	    .templates = &w->rt->templates,
 	    .auth = &w->rt->auth,
 	    .ratelimit = w->rt->ratelimit,
 	    .metrics = w->metrics,
@@ -122,9 +135,9 @@ int fb_worker_main(struct fb_worker *w)
 		fb_log(FB_LOG_ERROR, "worker: %s", fb_error_last());
 		return 1;
 	}
-	/* After setup_signals and the seccomp filter: the pool's threads
-	 * inherit the blocked stop signals and the filter. */
-	start_vm_pool(w, &api);
+	/* After setup_signals and the seccomp filter: its threads inherit the
+	 * blocked stop signals and the filter. */
+	start_vm_pools(w, &api);
 	while (!stop_requested && (!max || served < max)) {
 		set_state(w, FB_SLOT_IDLE);
 		if (accept_next(&req, &stop_set) < 0) {
@@ -139,7 +152,7 @@ int fb_worker_main(struct fb_worker *w)
 	}
 	set_state(w, FB_SLOT_IDLE);
 	fb_api_cleanup(&api);
-	fb_engine_pool_stop(w->rt->engine);
+	stop_vm_pools(w);
 	fb_log(FB_LOG_DEBUG, "worker exiting after %lu requests", served);
 	return 0;
 }

@@ -49,10 +49,10 @@ struct key {
 	}
 
 static const struct key keys[] = {
-    STR("template", "path", template_.path),
+    STR("template", "store", template_.store),
     STR("template", "kernel", template_.kernel),
-    STR("template", "initramfs", template_.initramfs),
-    NUM("template", "memory_mb", K_UINT, template_.memory_mb, 64, 65536),
+    STR("template", "images", template_.images),
+    STR("template", "recipes", template_.recipes),
     STR("template", "cmdline_extra", template_.cmdline_extra),
     NUM("template", "lock_memory", K_BOOL, template_.lock_memory, 0, 0),
     NUM("template", "huge_pages", K_BOOL, template_.huge_pages, 0, 0),
@@ -96,6 +96,17 @@ static const struct key keys[] = {
 
 static const char *const groups[] = {"template", "pool", "vm_pool", "limits",
 				     "auth",	 "log",	 "daemon"};
+
+/* Settings that moved: an old file gets told where. */
+static const struct {
+	const char *group, *name, *hint;
+} moved[] = {
+    {"template", "path",
+     "replaced by template.store (templates are STORE/NAME.tmpl) and the templates group"},
+    {"template", "initramfs",
+     "replaced by template.images (each recipe has its root filesystem there)"},
+    {"template", "memory_mb", "now memory_mb in each recipe (docs/TEMPLATES.md)"},
+};
 static const char *const levels[] = {"error", "warning", "notice", "info", "debug", NULL};
 static const char *const seccomp_modes[] = {"enforce", "log", "off", NULL};
 
@@ -113,11 +124,18 @@ static void set_str(char *dst, size_t size, const char *src)
 void fb_config_defaults(struct fb_config *cfg)
 {
 	memset(cfg, 0, sizeof(*cfg));
-	set_str(cfg->template_.path, FB_PATH_MAX, "/var/lib/forkbox/python.tmpl");
-	/* Where `make install` puts the guest image ($(pkgdatadir)). */
+	set_str(cfg->template_.store, FB_PATH_MAX, "/var/lib/forkbox/templates");
+	/* Where `make install` puts the guest image and recipes ($(pkgdatadir)). */
 	set_str(cfg->template_.kernel, FB_PATH_MAX, FORKBOX_DATADIR "/vmlinux");
-	set_str(cfg->template_.initramfs, FB_PATH_MAX, FORKBOX_DATADIR "/initramfs.cpio.zst");
-	cfg->template_.memory_mb = 512;
+	set_str(cfg->template_.images, FB_PATH_MAX, FORKBOX_DATADIR);
+	set_str(cfg->template_.recipes, FB_PATH_MAX, FORKBOX_DATADIR "/recipes");
+	/* The shipped recipes: python (the default language) and node. */
+	static const char *const shipped[] = {"python", "node"};
+	for (size_t i = 0; i < 2; i++) {
+		set_str(cfg->templates[i].name, FB_TEMPLATE_DECL_NAME_MAX, shipped[i]);
+		set_str(cfg->templates[i].recipe, FB_PATH_MAX, shipped[i]);
+	}
+	cfg->n_templates = 2;
 	cfg->template_.prefetch = true;
 	set_str(cfg->pool.listen, FB_PATH_MAX, "/run/forkbox/forkbox.sock");
 	set_str(cfg->pool.listen_owner, sizeof(cfg->pool.listen_owner), "www-data");
@@ -165,17 +183,26 @@ void fb_config_free(struct fb_config *cfg)
 static int key_error(const struct parse *p, const config_setting_t *s, const struct key *k,
 		     const char *fmt, ...) __attribute__((format(printf, 4, 5)));
 
+int fb_config_setting_error(const config_setting_t *s, const char *file, const char *what,
+			    const char *fmt, va_list ap)
+{
+	char why[FB_ERROR_MAX];
+	vsnprintf(why, sizeof(why), fmt, ap);
+	const char *source = config_setting_source_file(s);
+	return fb_error("%s:%u: %s: %s", source ? source : file, config_setting_source_line(s),
+			what, why);
+}
+
 static int key_error(const struct parse *p, const config_setting_t *s, const struct key *k,
 		     const char *fmt, ...)
 {
-	char why[FB_ERROR_MAX];
+	char what[160];
 	va_list ap;
+	snprintf(what, sizeof(what), "%s.%s", k->group, k->name);
 	va_start(ap, fmt);
-	vsnprintf(why, sizeof(why), fmt, ap);
+	int rc = fb_config_setting_error(s, p->name, what, fmt, ap);
 	va_end(ap);
-	const char *file = config_setting_source_file(s);
-	return fb_error("%s:%u: %s.%s: %s", file ? file : p->name, config_setting_source_line(s),
-			k->group, k->name, why);
+	return rc;
 }
 
 static const char *type_name(int type)
@@ -358,6 +385,11 @@ static int parse_group(struct parse *p, const config_setting_t *group, struct fb
 		const config_setting_t *s = config_setting_get_elem(group, (unsigned)i);
 		size_t index;
 		const struct key *k = find_key(gname, config_setting_name(s), &index);
+		for (size_t m = 0; !k && m < sizeof(moved) / sizeof(moved[0]); m++)
+			if (!strcmp(moved[m].group, gname) &&
+			    !strcmp(moved[m].name, config_setting_name(s)))
+				return setting_error(p, s, "%s.%s: %s", gname,
+						     config_setting_name(s), moved[m].hint);
 		if (!k)
 			return setting_error(p, s, "unknown setting %s.%s", gname,
 					     config_setting_name(s));
@@ -368,16 +400,106 @@ static int parse_group(struct parse *p, const config_setting_t *group, struct fb
 	return 0;
 }
 
+static int template_number(const struct parse *p, const config_setting_t *s, long long max,
+			   uint64_t *out)
+{
+	int type = config_setting_type(s);
+	if (type != CONFIG_TYPE_INT && type != CONFIG_TYPE_INT64)
+		return setting_error(p, s, "%s: expected an integer, got %s",
+				     config_setting_name(s), type_name(type));
+	long long v = config_setting_get_int64(s);
+	if (v < 0 || v > max)
+		return setting_error(p, s, "%s: must be between 0 and %lld (got %lld)",
+				     config_setting_name(s), max, v);
+	*out = (uint64_t)v;
+	return 0;
+}
+
+/* templates.NAME = { recipe = "..."; max_age_seconds = N; max_forks = N; } */
+static int parse_template(const struct parse *p, const config_setting_t *g,
+			  struct fb_template_decl *t)
+{
+	const char *name = config_setting_name(g);
+	size_t n = strlen(name);
+	if (!config_setting_is_group(g))
+		return setting_error(p, g, "templates.%s: expected a group { recipe = ...; }",
+				     name);
+	if (n >= FB_TEMPLATE_DECL_NAME_MAX ||
+	    strspn(name, "abcdefghijklmnopqrstuvwxyz0123456789_-") != n)
+		return setting_error(p, g,
+				     "templates.%s: a template name is 1 to %d lowercase letters, "
+				     "digits, _ and -",
+				     name, FB_TEMPLATE_DECL_NAME_MAX - 1);
+	*t = (struct fb_template_decl){0};
+	set_str(t->name, sizeof(t->name), name);
+	set_str(t->recipe, sizeof(t->recipe), name);
+	for (int i = 0; i < config_setting_length(g); i++) {
+		const config_setting_t *s = config_setting_get_elem(g, (unsigned)i);
+		const char *k = config_setting_name(s);
+		uint64_t v;
+		if (!strcmp(k, "recipe")) {
+			const char *text = config_setting_get_string(s);
+			if (!text || !*text || strlen(text) >= sizeof(t->recipe))
+				return setting_error(p, s,
+						     "templates.%s.recipe: expected a recipe "
+						     "name or path",
+						     name);
+			set_str(t->recipe, sizeof(t->recipe), text);
+		} else if (!strcmp(k, "path")) {
+			const char *text = config_setting_get_string(s);
+			if (!text || !*text || strlen(text) >= sizeof(t->path))
+				return setting_error(
+				    p, s, "templates.%s.path: expected a file name", name);
+			set_str(t->path, sizeof(t->path), text);
+		} else if (!strcmp(k, "max_age_seconds")) {
+			if (template_number(p, s, 10LL * 365 * 86400, &v) < 0)
+				return -1;
+			t->max_age_s = (unsigned)v;
+		} else if (!strcmp(k, "max_forks")) {
+			if (template_number(p, s, 1LL << 50, &t->max_forks) < 0)
+				return -1;
+		} else {
+			return setting_error(p, s,
+					     "unknown setting templates.%s.%s (recipe, path, "
+					     "max_age_seconds, max_forks)",
+					     name, k);
+		}
+	}
+	return 0;
+}
+
+/* The templates group replaces the built-in list as a whole. */
+static int parse_templates(const struct parse *p, const config_setting_t *g, struct fb_config *cfg)
+{
+	if (!config_setting_is_group(g))
+		return setting_error(p, g, "templates: expected a group { NAME = { ... }; ... }");
+	size_t n = (size_t)config_setting_length(g);
+	if (n == 0 || n > FB_MAX_TEMPLATES)
+		return setting_error(p, g, "templates: declare 1 to %d templates",
+				     FB_MAX_TEMPLATES);
+	for (size_t i = 0; i < n; i++)
+		if (parse_template(p, config_setting_get_elem(g, (unsigned)i), &cfg->templates[i]) <
+		    0)
+			return -1;
+	cfg->n_templates = n;
+	return 0;
+}
+
 static int parse_root(struct parse *p, const config_t *lc, struct fb_config *cfg)
 {
 	const config_setting_t *root = config_root_setting(lc);
 	for (int i = 0; i < config_setting_length(root); i++) {
 		const config_setting_t *s = config_setting_get_elem(root, (unsigned)i);
 		const char *name = config_setting_name(s);
+		if (!strcmp(name, "templates")) {
+			if (parse_templates(p, s, cfg) < 0)
+				return -1;
+			continue;
+		}
 		if (!known_group(name))
 			return setting_error(p, s,
-					     "unknown %s \"%s\" (groups: template, pool, "
-					     "vm_pool, limits, auth, log, daemon)",
+					     "unknown %s \"%s\" (groups: template, templates, "
+					     "pool, vm_pool, limits, auth, log, daemon)",
 					     config_setting_is_group(s) ? "group" : "setting",
 					     name);
 		if (!config_setting_is_group(s))
@@ -485,6 +607,32 @@ out:
 	free(next);
 	free(p);
 	return rc;
+}
+
+void fb_config_recipe_path(const struct fb_config *cfg, const struct fb_template_decl *t, char *out,
+			   size_t cap)
+{
+	if (strchr(t->recipe, '/'))
+		snprintf(out, cap, "%s", t->recipe);
+	else
+		snprintf(out, cap, "%s/%s.recipe", cfg->template_.recipes, t->recipe);
+}
+
+void fb_config_template_file(const struct fb_config *cfg, const struct fb_template_decl *t,
+			     char *out, size_t cap)
+{
+	if (t->path[0])
+		snprintf(out, cap, "%s", t->path);
+	else
+		snprintf(out, cap, "%s/%s.tmpl", cfg->template_.store, t->name);
+}
+
+const struct fb_template_decl *fb_config_template(const struct fb_config *cfg, const char *name)
+{
+	for (size_t i = 0; i < cfg->n_templates; i++)
+		if (strcmp(cfg->templates[i].name, name) == 0)
+			return &cfg->templates[i];
+	return NULL;
 }
 
 int fb_config_load(struct fb_config *cfg, const char *path)

@@ -4,6 +4,7 @@
 
 #include <fcntl.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
@@ -98,11 +99,66 @@ int fb_boot_files_open(struct fb_boot_files *f, const char *kernel, const char *
 	return 0;
 }
 
+/* Reads every part into one buffer, then the extra bytes. */
+static int compose_initramfs(struct fb_boot_files *f, const char *const *parts, size_t n,
+			     const void *extra, size_t extra_len)
+{
+	size_t total = extra_len + 4;
+	for (size_t i = 0; i < n; i++) {
+		const void *data;
+		size_t size;
+		if (map_file(parts[i], &data, &size) < 0)
+			return fb_error_prefix("initramfs");
+		munmap((void *)data, size);
+		total += size;
+	}
+	uint8_t *buf = malloc(total);
+	if (!buf)
+		return fb_error("initramfs: out of memory (%zu bytes)", total);
+	size_t len = 0;
+	for (size_t i = 0; i < n; i++) {
+		const void *data;
+		size_t size;
+		if (map_file(parts[i], &data, &size) < 0 || len + size > total) {
+			free(buf);
+			return fb_error_prefix("initramfs (%s changed while read)", parts[i]);
+		}
+		memcpy(buf + len, data, size);
+		len += size;
+		munmap((void *)data, size);
+	}
+	/* An uncompressed archive must start 4-byte aligned; NULs between
+	 * archives are skipped. */
+	while (extra_len && len % 4)
+		buf[len++] = 0;
+	if (extra_len)
+		memcpy(buf + len, extra, extra_len);
+	f->initramfs_buf = buf;
+	f->img.initramfs = buf;
+	f->img.initramfs_size = len + extra_len;
+	return 0;
+}
+
+int fb_boot_files_open_parts(struct fb_boot_files *f, const char *kernel, const char *const *parts,
+			     size_t n, const void *extra, size_t extra_len, const char *cmdline,
+			     const char *cmdline_extra)
+{
+	if (fb_boot_files_open(f, kernel, NULL, cmdline, cmdline_extra) < 0)
+		return -1;
+	if (compose_initramfs(f, parts, n, extra, extra_len) < 0) {
+		fb_boot_files_close(f);
+		return -1;
+	}
+	return 0;
+}
+
 void fb_boot_files_close(struct fb_boot_files *f)
 {
+	free(f->initramfs_buf);
+	f->initramfs_buf = NULL;
 	if (f->img.kernel)
 		munmap((void *)f->img.kernel, f->kernel_map_size);
-	if (f->img.initramfs)
+	if (f->img.initramfs && f->initramfs_map_size)
 		munmap((void *)f->img.initramfs, f->initramfs_map_size);
 	memset(f, 0, sizeof(*f));
 }

@@ -16,6 +16,7 @@
 struct fb_boot_files {
 	struct fb_boot_image img;
 	size_t kernel_map_size, initramfs_map_size;
+	void *initramfs_buf; /* composed from parts (fb_boot_files_open_parts) */
 	char cmdline[FB_BOOT_CMDLINE_MAX];
 };
 
@@ -25,9 +26,19 @@ struct fb_boot_files {
  * command line already contains it. */
 int fb_boot_files_open(struct fb_boot_files *f, const char *kernel, const char *initramfs,
 		       const char *cmdline, const char *extra);
+/* The same with an initramfs made of the files parts[0..n) (each a cpio
+ * archive, compressed or not), then the extra bytes (an uncompressed cpio
+ * archive, may be NULL), which start 4-byte aligned as the kernel wants. */
+int fb_boot_files_open_parts(struct fb_boot_files *f, const char *kernel, const char *const *parts,
+			     size_t n, const void *extra, size_t extra_len, const char *cmdline,
+			     const char *cmdline_extra);
 void fb_boot_files_close(struct fb_boot_files *f);
 /* The command line a boot of kernel gets when the caller names none: the
  * "cmdline" file beside it, else FB_BOOT_DEFAULT_CMDLINE. */
+void fb_boot_base_cmdline(const char *kernel, char *out, size_t cap);
+
+/* The command line a boot of kernel gets by default ("cmdline" beside it,
+ * else FB_BOOT_DEFAULT_CMDLINE). */
 void fb_boot_base_cmdline(const char *kernel, char *out, size_t cap);
 
 #endif

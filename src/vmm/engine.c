@@ -150,6 +150,11 @@ void fb_engine_info(struct fb_engine *engine, struct fb_engine_info *info)
 {
 	*info = (struct fb_engine_info){0};
 	info->template_path = fb_template_path(engine->template);
+	info->runtime = fb_template_runtime(engine->template);
+	const char *v = fb_template_meta(engine->template, "generation");
+	info->generation = v ? (unsigned)strtoul(v, NULL, 10) : 0;
+	v = fb_template_meta(engine->template, "created_unix");
+	info->created_unix = v ? strtoll(v, NULL, 10) : 0;
 	info->guest_memory_bytes = fb_template_mem_size(engine->template);
 	info->ready = true;
 	if (engine->ram) {
@@ -239,7 +244,8 @@ static int run_in_vm(struct fb_engine *e, struct fb_vm *vm, const struct fb_exec
 	struct fb_agent_request ar = {
 	    .code = req->code,
 	    .code_len = req->code_len,
-	    .language = req->language,
+	    /* The guest checks it is the runtime it serves. */
+	    .language = fb_template_runtime(e->template),
 	    .time_limit_ms = limit,
 	    .host_timeout_ms = limit + HOST_MARGIN_MS,
 	    .output_limit = req->output_limit ? req->output_limit : e->default_output_limit,
@@ -291,11 +297,13 @@ double fb_engine_release_vm(struct fb_engine *e, struct fb_vm *vm)
 	return fb_clock_ms() - t0;
 }
 
-static int check_language(const struct fb_exec_request *req)
+static int check_language(const struct fb_engine *e, const struct fb_exec_request *req)
 {
-	if (req->language && *req->language && strcmp(req->language, "python") != 0)
-		return fb_error("unsupported language '%s' (this template runs python)",
-				req->language);
+	const char *runtime = fb_template_runtime(e->template);
+	if (req->language && *req->language && strcmp(req->language, runtime) != 0 &&
+	    !(strcmp(runtime, "python") == 0 && strcmp(req->language, "python3") == 0))
+		return fb_error("unsupported language '%s' (this template runs %s)", req->language,
+				runtime);
 	return 0;
 }
 
@@ -310,7 +318,7 @@ int fb_engine_exec(struct fb_engine *engine, const struct fb_exec_request *req,
 	struct fb_execution *x = calloc(1, sizeof(*x));
 	if (!x)
 		return fb_error("engine: out of memory");
-	if (check_language(req) < 0)
+	if (check_language(engine, req) < 0)
 		goto fail;
 	double t0 = fb_clock_ms();
 	x->vm = take_vm(engine, &x->pooled);

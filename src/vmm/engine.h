@@ -91,6 +91,11 @@ struct fb_engine_options {
 	bool prefetch;	  /* map the template's working set into each VM before it runs */
 };
 
+/* In a process that is about to install the seccomp filter (vmm/seccomp.h,
+ * which forbids open()): open now what executions read later
+ * (/proc/self/pagemap, for their costs). 0 or -1. */
+int fb_engine_before_sandbox(void);
+
 /* Open a template file and check it against this host. Returns NULL with
  * fb_error_last() set. */
 struct fb_engine *fb_engine_open(const struct fb_engine_options *opts);
@@ -151,6 +156,10 @@ bool fb_engine_pool_counts(struct fb_engine *engine, struct fb_engine_pool_count
 /* Facts for /v1/health and /v1/metrics (reads the template's residency). */
 struct fb_engine_info {
 	const char *template_path;
+	/* From the template's metadata (template_store.h): */
+	const char *runtime;  /* "python", "node" */
+	unsigned generation;  /* 0 when it records none (a file built by hand) */
+	int64_t created_unix; /* build time, 0 when unknown */
 	uint64_t guest_memory_bytes;
 	bool ready;
 	bool memory_in_ram;

@@ -105,3 +105,8 @@ void fb_engine_read_stats(struct fb_engine *e, struct fb_execution *x, struct fb
 		st->pages_copied = pc.copied;
 	}
 }
+
+int fb_engine_before_sandbox(void)
+{
+	return fb_guest_pages_open();
+}

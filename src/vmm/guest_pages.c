@@ -7,9 +7,9 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <pthread.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <sys/prctl.h>
 #include <unistd.h>
 
 #define PM_PRESENT (1ull << 63)
@@ -18,26 +18,50 @@
 
 typedef void (*page_fn)(void *ctx, uint64_t index, uint64_t entry);
 
-/* Opened once per process and kept: a confined worker may not open files
- * (seccomp), so fb_seccomp_install() opens it before the filter goes in. */
+/* Opened once per process by fb_guest_pages_open(), before a seccomp
+ * filter that forbids open() (a forked process must open its own); after
+ * a failed try in this process, never again (the filter may be on). */
 static int pagemap_fd = -1;
-static int pagemap_errno;
-static pthread_once_t pagemap_once = PTHREAD_ONCE_INIT;
+static pid_t pagemap_pid, failed_pid;
 
-static void open_pagemap(void)
+/* A process that made itself not dumpable (forkbox-fcgi's hardening) has
+ * its /proc/self files owned by root: it may not open them. Dumpable for
+ * the moment of the open, then not again; nothing runs in between. */
+static int open_pagemap(void)
 {
-	pagemap_fd = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
-	if (pagemap_fd < 0)
-		pagemap_errno = errno;
+	int fd = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
+	if (fd >= 0 || errno != EACCES || prctl(PR_GET_DUMPABLE) != 0)
+		return fd;
+	if (prctl(PR_SET_DUMPABLE, 1) < 0)
+		return -1;
+	fd = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
+	int saved = errno;
+	if (prctl(PR_SET_DUMPABLE, 0) < 0) {
+		if (fd >= 0)
+			close(fd);
+		return -1; /* stay safe: no page counts */
+	}
+	errno = saved;
+	return fd;
 }
 
 int fb_guest_pages_open(void)
 {
-	pthread_once(&pagemap_once, open_pagemap);
-	if (pagemap_fd >= 0)
+	pid_t pid = getpid();
+	if (pagemap_fd >= 0 && pagemap_pid == pid)
 		return 0;
-	errno = pagemap_errno;
-	return fb_error_errno("open /proc/self/pagemap");
+	if (failed_pid == pid)
+		return fb_error("/proc/self/pagemap could not be opened");
+	int fd = open_pagemap();
+	if (fd < 0) {
+		failed_pid = pid;
+		return fb_error_errno("open /proc/self/pagemap");
+	}
+	if (pagemap_fd >= 0)
+		close(pagemap_fd); /* the parent's, inherited */
+	pagemap_fd = fd;
+	pagemap_pid = pid;
+	return 0;
 }
 
 static int scan(const void *mem, uint64_t size, page_fn fn, void *ctx)

@@ -18,16 +18,17 @@ struct fb_guest_page_counts {
 };
 
 /* Counts over [mem, mem+size) (page-aligned). 0 or -1 + fb_error_last(). */
-/* Opens /proc/self/pagemap for the process (once; later calls are free).
- * The other calls do it themselves; a process about to confine itself
- * calls it first. */
-int fb_guest_pages_open(void);
-
 int fb_guest_pages_count(const void *mem, uint64_t size, struct fb_guest_page_counts *counts);
 
 /* Sets bit i of bits (1 bit per page, LSB first) for every page i of
  * [mem, mem+size) that is mapped and still the template's (read, never
  * written); other bits are left as they are. 0 or -1. */
 int fb_guest_pages_mark_shared(const void *mem, uint64_t size, uint8_t *bits);
+
+/* Opens /proc/self/pagemap for this process now (counting opens it on
+ * first use otherwise): for a process about to forbid itself open(), such
+ * as a forkbox-fcgi worker before its seccomp filter. Once per process;
+ * later calls are free. 0 or -1 + fb_error_last(). */
+int fb_guest_pages_open(void);
 
 #endif

@@ -10,7 +10,6 @@
 #include "vmm/seccomp.h"
 
 #include "util/error.h"
-#include "vmm/guest_pages.h"
 #include "vmm/kvm.h"
 
 #include <errno.h>
@@ -52,6 +51,9 @@ static const struct allowed_syscall syscalls[] = {
     {"munmap", ANY},
     {"mremap", ANY},
     {"madvise", ANY},
+    /* /v1/health and /v1/metrics: how much of the template is in RAM
+     * (template_ram.c). */
+    {"mincore", ANY},
     {"brk", ANY},
     /* Threads: vCPU, vsock I/O and batch helpers; glibc's pthreads. */
     {"clone", THREAD_ONLY},
@@ -104,11 +106,9 @@ static const struct allowed_syscall syscalls[] = {
     {"nanosleep", ANY},
     {"getrandom", ANY},
     /* Per-execution costs: KVM's binary statistics (the stats fds) and
-     * /proc/self/pagemap (opened before the filter, guest_pages.c); the
-     * template's resident size for /v1/health. */
+     * /proc/self/pagemap (opened before the filter, guest_pages.c). */
     {"pread64", ANY},
     {"lseek", ANY},
-    {"mincore", ANY},
     /* Creating, restoring, running and destroying a forked VM. */
     {"ioctl", KVM_IOCTLS},
 };
@@ -336,9 +336,6 @@ int fb_seccomp_install(const struct fb_seccomp_options *opts)
 {
 	if (opts->mode == FB_SECCOMP_OFF)
 		return 0;
-	/* Files the engine reads under the filter are opened now; without
-	 * them the costs of an execution lack their page counts, no more. */
-	(void)fb_guest_pages_open();
 	bool enforce = opts->mode == FB_SECCOMP_ENFORCE;
 	if (enforce && install_reporter(opts->report_fd))
 		return -1;

@@ -18,17 +18,14 @@
 #include <time.h>
 #include <unistd.h>
 
-#define SETTLE_QUIET_MS 200 /* no exits for this long = the guest is idle */
-#define SETTLE_MAX_MS	5000
-#define POLL_MS		50
-#define SERIAL_BLOB_MAX 64
+#define SETTLE_QUIET_MS	  200 /* no exits for this long = the guest is idle */
+#define SETTLE_MAX_MS	  5000
+#define POLL_MS		  50
+#define SERIAL_BLOB_MAX	  64
+#define FB_BUILD_META_MAX 24
 
-const char *const fb_template_working_set_codes[] = {
-    "print(1+1)",
-    "import numpy\nprint(numpy.arange(12).reshape(3, 4).sum())",
-};
-const size_t fb_template_n_working_set_codes =
-    sizeof(fb_template_working_set_codes) / sizeof(fb_template_working_set_codes[0]);
+#define CONSOLE_TAIL_LINES 6
+#define CONSOLE_LINE_MAX   160
 
 struct build_ctx {
 	const struct fb_template_build_options *opts;
@@ -36,6 +33,9 @@ struct build_ctx {
 	struct timespec start;
 	atomic_bool ready;
 	double ready_s;
+	/* The guest console's last lines, for the message when it fails. */
+	char tail[CONSOLE_TAIL_LINES][CONSOLE_LINE_MAX];
+	atomic_uint lines;
 };
 
 static double seconds_since(const struct timespec *t0)
@@ -64,6 +64,10 @@ static void progress(const struct build_ctx *c, const char *fmt, ...)
 static void watch_line(void *opaque, const char *line, size_t len)
 {
 	struct build_ctx *c = opaque;
+	unsigned n = atomic_load(&c->lines);
+	snprintf(c->tail[n % CONSOLE_TAIL_LINES], CONSOLE_LINE_MAX, "%.*s",
+		 (int)strcspn(line, "\r\n"), line);
+	atomic_store(&c->lines, n + 1);
 	(void)len;
 	if (!atomic_load(&c->ready) && strstr(line, FB_AGENT_READY_LINE)) {
 		c->ready_s = seconds_since(&c->start);
@@ -77,19 +81,38 @@ static void sleep_ms(int ms)
 	nanosleep(&ts, NULL);
 }
 
+/* Adds the console's last lines to the current error message. */
+static int with_console_tail(struct build_ctx *c)
+{
+	unsigned n = atomic_load(&c->lines);
+	if (n == 0)
+		return fb_error_prefix("(the guest printed nothing)");
+	char tail[CONSOLE_TAIL_LINES * (CONSOLE_LINE_MAX + 3)] = "";
+	unsigned first = n > CONSOLE_TAIL_LINES ? n - CONSOLE_TAIL_LINES : 0;
+	for (unsigned i = first; i < n; i++)
+		snprintf(tail + strlen(tail), sizeof(tail) - strlen(tail), "%s%s",
+			 i > first ? " | " : "", c->tail[i % CONSOLE_TAIL_LINES]);
+	char msg[FB_ERROR_MAX];
+	snprintf(msg, sizeof(msg), "%s", fb_error_last());
+	return fb_error("%s; last console lines: %s", msg, tail);
+}
+
 /* Polls until the agent is ready; fails if the guest stops or time runs out. */
 static int wait_ready(struct build_ctx *c)
 {
 	int limit_ms = (int)(c->opts->ready_timeout_s * 1000);
 	for (int waited = 0; !atomic_load(&c->ready); waited += POLL_MS) {
 		enum fb_vm_status st = fb_vm_wait(c->vm, POLL_MS);
-		if (st != FB_VM_NOT_RUN)
-			return fb_error("guest %s before the agent was ready: %s",
-					fb_vm_status_name(st), fb_vm_error(c->vm));
-		if (waited >= limit_ms)
-			return fb_error("guest agent not ready after %.0f s (no '%s' on the "
-					"console)",
-					c->opts->ready_timeout_s, FB_AGENT_READY_LINE);
+		if (st != FB_VM_NOT_RUN) {
+			fb_error("guest %s before the agent was ready: %s", fb_vm_status_name(st),
+				 fb_vm_error(c->vm));
+			return with_console_tail(c);
+		}
+		if (waited >= limit_ms) {
+			fb_error("guest agent not ready after %.0f s (no '%s' on the console)",
+				 c->opts->ready_timeout_s, FB_AGENT_READY_LINE);
+			return with_console_tail(c);
+		}
 	}
 	progress(c, "guest agent ready after %.1f s", c->ready_s);
 	return 0;
@@ -155,10 +178,13 @@ static int write_template(struct build_ctx *c, struct captured *cap, const uint8
 	    {.name = "serial", .data = cap->serial, .size = cap->serial_len},
 	    {.name = "vsock", .data = cap->vsock, .size = cap->vsock_len},
 	};
-	const struct fb_template_kv meta[] = {
+	struct fb_template_kv meta[2 + FB_BUILD_META_MAX] = {
 	    {.key = FB_META_CMDLINE, .value = vm->cmdline},
 	    {.key = FB_META_VERSION, .value = PACKAGE_VERSION},
 	};
+	unsigned nr_meta = 2;
+	for (unsigned i = 0; i < c->opts->nr_meta && i < FB_BUILD_META_MAX; i++)
+		meta[nr_meta++] = c->opts->meta[i];
 	struct fb_template_parts parts = {.cpuid = vm->cpuid,
 					  .vcpus = &cap->vcpu,
 					  .nr_vcpus = 1,
@@ -166,7 +192,7 @@ static int write_template(struct build_ctx *c, struct captured *cap, const uint8
 					  .devices = devices,
 					  .nr_devices = 2,
 					  .meta = meta,
-					  .nr_meta = 2,
+					  .nr_meta = nr_meta,
 					  .mem = vm->mem.host,
 					  .mem_size = vm->mem.size,
 					  .wset = wset};
@@ -249,13 +275,19 @@ int fb_template_build(const struct fb_kvm *kvm, const struct fb_template_build_o
 {
 	struct build_ctx c = {.opts = opts};
 	atomic_init(&c.ready, false);
+	atomic_init(&c.lines, 0);
 	struct fb_boot_files files;
 	struct captured *cap = calloc(1, sizeof(*cap));
 	if (!cap)
 		return fb_error("template build: out of memory");
 	int rc = -1;
-	if (fb_boot_files_open(&files, opts->kernel, opts->initramfs, opts->cmdline,
-			       FB_BOOT_VSOCK_CMDLINE) < 0)
+	int opened = opts->n_parts
+			 ? fb_boot_files_open_parts(&files, opts->kernel, opts->parts,
+						    opts->n_parts, opts->extra, opts->extra_len,
+						    opts->cmdline, FB_BOOT_VSOCK_CMDLINE)
+			 : fb_boot_files_open(&files, opts->kernel, opts->initramfs, opts->cmdline,
+					      FB_BOOT_VSOCK_CMDLINE);
+	if (opened < 0)
 		goto out_cap;
 	if (boot_vm(&c, kvm, &files) == 0 && wait_ready(&c) == 0) {
 		settle(&c);

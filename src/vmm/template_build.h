@@ -8,14 +8,24 @@
 #include <stdio.h>
 
 #include "vmm/kvm.h"
+#include "vmm/snapshot/template_file.h"
 
 /* The line the guest agent prints on the console once it can serve. */
 #define FB_AGENT_READY_LINE "forkbox-agent: ready"
 
 struct fb_template_build_options {
-	const char *output;	/* template file to write */
-	const char *kernel;	/* vmlinux */
-	const char *initramfs;	/* may be NULL */
+	const char *output;    /* template file to write */
+	const char *kernel;    /* vmlinux */
+	const char *initramfs; /* may be NULL; ignored when n_parts > 0 */
+	/* The initramfs as files unpacked in order (rootfs, agent), then extra
+	 * bytes (the recipe's cpio archive; may be NULL). */
+	const char *const *parts;
+	size_t n_parts;
+	const void *extra;
+	size_t extra_len;
+	/* Metadata recorded besides the command line and forkbox's version. */
+	const struct fb_template_kv *meta;
+	unsigned nr_meta;
 	const char *cmdline;	/* NULL: the default (see boot_image.h) */
 	uint64_t mem_size;	/* guest RAM in bytes */
 	double ready_timeout_s; /* boot to readiness limit */
@@ -27,10 +37,6 @@ struct fb_template_build_options {
 	const char *const *working_set_codes;
 	size_t n_working_set_codes;
 };
-
-/* The requests forkbox records the working set with by default. */
-extern const char *const fb_template_working_set_codes[];
-extern const size_t fb_template_n_working_set_codes;
 
 /* Returns 0 with the file written, or -1 with fb_error_last() set. */
 int fb_template_build(const struct fb_kvm *kvm, const struct fb_template_build_options *opts);

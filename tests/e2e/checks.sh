@@ -186,7 +186,8 @@ check_errors() {
 	post "$p/v1/exec" '{"code": "x", "timeout_seconds": 0}'
 	expect "400 for timeout_seconds 0" 400 "$e"
 	post "$p/v1/exec" '{"code": "x", "language": "ruby"}'
-	expect "400 for an unsupported language" 400 "$e"
+	expect "400 for an unsupported language, listing the available ones" 400 \
+		"$e and \"unsupported language\" in d[\"error\"] and \"available: python\" in d[\"error\"]"
 	post "$p/v1/exec" '[1, 2]'
 	expect "400 for a body that is not an object" 400 "$e"
 	post "$p/v1/exec/batch" '{"executions": [{"code": "x"}, {"code": 1}]}'

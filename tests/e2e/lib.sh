@@ -253,12 +253,15 @@ e2e_dump_logs() {
 # --- forkbox-fcgi ------------------------------------------------------
 
 # forkbox_conf FILE [SETTINGS...]: a configuration for the tests; each
-# SETTING is "group.key = value" and replaces the default below.
+# SETTING is "group.key = value" and replaces the default below. The
+# templates group serves $E2E_TEMPLATE as template python (the source
+# tree's python recipe), or what $E2E_TEMPLATES says ("NAME = { ... };"...).
 forkbox_conf() {
 	local file=$1 s
 	shift
 	declare -A v=(
-		[template.path]="\"$E2E_TEMPLATE\""
+		[template.store]="\"$E2E_TMP\""
+		[template.recipes]="\"$E2E_SRCDIR/guest/recipes\""
 		[pool.listen]="\"$E2E_SOCK\""
 		[pool.listen_owner]="\"$E2E_WEB_USER\""
 		[pool.listen_group]="\"$E2E_WEB_GROUP\""
@@ -292,6 +295,8 @@ forkbox_conf() {
 			done
 			echo "};"
 		done
+		local templates="python = { path = \"$E2E_TEMPLATE\"; };"
+		echo "templates = { ${E2E_TEMPLATES:-$templates} };"
 	} >"$file"
 	chmod 644 "$file"
 }

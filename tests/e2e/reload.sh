@@ -88,7 +88,7 @@ else
 	echo "$result" | head -n 20 | diag
 fi
 
-check "the log shows generation 3" grep -q "reloaded: generation 3" "$E2E_TMP/forkbox.log"
+check "the log shows configuration 3" grep -q "reloaded (configuration 3)" "$E2E_TMP/forkbox.log"
 http GET /v1/health
 expect "/v1/health reports the template of the last reload" 200 \
 	"d[\"templates\"][\"python\"][\"path\"] == \"$E2E_TEMPLATE\""

@@ -6,6 +6,7 @@
 #include <fcntl.h>
 #include <setjmp.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -39,19 +40,77 @@ static const char *env_or(const char *name, const char *fallback)
 	return v && *v ? v : fallback;
 }
 
+const char *agent_runtime = "python";
+
+/* The recipe directories (as the guest's /etc/forkbox) of the python and
+ * node sessions, made on first use and removed at exit. */
+static char python_recipe[64], node_recipe[64];
+
+static void write_file(const char *dir, const char *name, const char *text)
+{
+	char path[128];
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	FILE *f = fopen(path, "w");
+	assert_non_null(f);
+	fputs(text, f);
+	assert_int_equal(fclose(f), 0);
+}
+
+static void make_recipe(char *dir, const char *recipe, const char *prelude, const char *bind)
+{
+	strcpy(dir, "/tmp/forkbox-agent-test.XXXXXX");
+	assert_non_null(mkdtemp(dir));
+	write_file(dir, "recipe", recipe);
+	write_file(dir, "prelude", prelude);
+	write_file(dir, "bind", bind);
+}
+
+static void remove_recipes(void)
+{
+	static const char *const names[] = {"recipe", "prelude", "bind", "main.js"};
+	const char *dirs[] = {python_recipe, node_recipe};
+	char path[128];
+	for (size_t d = 0; d < 2; d++) {
+		for (size_t i = 0; i < 4; i++) {
+			snprintf(path, sizeof(path), "%s/%s", dirs[d], names[i]);
+			unlink(path);
+		}
+		rmdir(dirs[d]);
+	}
+}
+
+static void make_recipes(void)
+{
+	if (python_recipe[0])
+		return;
+	make_recipe(python_recipe, "name=python\nruntime=python\n",
+		    "import numpy\nimport numpy as np\n", "numpy\nnp\n");
+	make_recipe(node_recipe, "name=node\nruntime=node\n", "require('util');\n", "");
+	atexit(remove_recipes);
+}
+
 static pid_t spawn_agent(int fd)
 {
-	char agent[4096], worker[4096], fdnum[16];
+	char agent[4096], worker[4096], fdnum[16], addon[4096];
+	bool node = strcmp(agent_runtime, "node") == 0;
+	make_recipes();
 	snprintf(agent, sizeof(agent), "%s/guest/agent/forkbox-agent",
 		 env_or("FORKBOX_BUILDDIR", "."));
-	snprintf(worker, sizeof(worker), "%s/guest/agent/worker.py", env_or("FORKBOX_SRCDIR", "."));
+	snprintf(worker, sizeof(worker), "%s/guest/agent/worker.%s", env_or("FORKBOX_SRCDIR", "."),
+		 node ? "js" : "py");
+	snprintf(addon, sizeof(addon), "%s/guest/agent/forkbox_reseed.node",
+		 env_or("FORKBOX_BUILDDIR", "."));
 	snprintf(fdnum, sizeof(fdnum), "%d", fd);
 	pid_t pid = fork();
 	assert_true(pid >= 0);
 	if (pid == 0) {
 		fcntl(fd, F_SETFD, 0);
 		setenv("FORKBOX_TEST_SNAPSHOT_RNG", "1", 1);
-		execl(agent, agent, "--serve-fd", fdnum, "--worker", worker, (char *)NULL);
+		setenv("FORKBOX_RESEED_ADDON", addon, 1);
+		setenv("FORKBOX_MAIN_DIR", node_recipe, 1);
+		execl(agent, agent, "--serve-fd", fdnum, "--worker", worker, "--recipe",
+		      node ? node_recipe : python_recipe, "--interpreter",
+		      node ? "/usr/bin/node" : "/usr/bin/python3", (char *)NULL);
 		perror(agent);
 		_exit(127);
 	}

@@ -1,7 +1,10 @@
 /* Test harness for the guest agent on the host, no VM: the host client
  * (fb_agent_run) talks over a socketpair to `forkbox-agent --serve-fd`,
- * which runs the real worker.py under /usr/bin/python3 (with numpy). Used
- * by test_agent_session and test_worker_exit. */
+ * which runs the real worker.py under /usr/bin/python3 (with numpy), or
+ * worker.js under /usr/bin/node with Node's reseed addon, each with a
+ * recipe directory like the guest's /etc/forkbox (the python one imports
+ * and binds numpy and np). Used by test_agent_session and
+ * test_worker_exit. */
 #ifndef FORKBOX_TESTS_AGENT_HARNESS_H
 #define FORKBOX_TESTS_AGENT_HARNESS_H
 
@@ -23,6 +26,9 @@ struct run {
 	int agent_status; /* wait status of forkbox-agent */
 	double seconds;
 };
+
+/* The runtime of the next sessions: "python" (the default) or "node". */
+extern const char *agent_runtime;
 
 /* Output callback for fb_agent_run (ctx: struct capture); keeps each
  * stream NUL-terminated. */

@@ -68,21 +68,18 @@ check "config-check rejects a bad file with FILE:LINE (exit 1)" \
 	       '$bin' config-check -c '$tmp/bad.conf' 2>/dev/null; [ \$? -eq 1 ]"
 check "config-check bad option exits 2" status 2 "$bin" config-check --no-such-option
 
-# template build: where its inputs come from, and --if-stale, without KVM
-# (run outside a build tree, so the configuration decides).
-mkdir "$tmp/tb" && : >"$tmp/tb/vmlinux" && : >"$tmp/tb/initramfs"
-printf 'template = {\n  path = "%s";\n  kernel = "%s";\n  initramfs = "%s";\n};\n' \
-	"$tmp/tb/python.tmpl" "$tmp/tb/vmlinux" "$tmp/tb/initramfs" >"$tmp/tb/forkbox.conf"
-touch -d '1 hour ago' "$tmp/tb/vmlinux" "$tmp/tb/initramfs" "$tmp/tb/forkbox.conf"
-echo template >"$tmp/tb/python.tmpl"
-check "template build --if-stale: a template newer than its inputs is kept (exit 0)" \
-	sh -c "cd '$tmp' && '$bin' template build --if-stale -c '$tmp/tb/forkbox.conf' 2>'$tmp/e' && \
-	       grep -qx 'template $tmp/tb/python.tmpl is up to date (settings from $tmp/tb/forkbox.conf)' '$tmp/e' && \
-	       [ \"\$(cat '$tmp/tb/python.tmpl')\" = template ]"
-touch "$tmp/tb/vmlinux"
-check "template build --if-stale: a newer kernel rebuilds, from the configured files" \
-	sh -c "cd '$tmp' && '$bin' template build --if-stale -c '$tmp/tb/forkbox.conf' 2>'$tmp/e'; [ \$? -eq 1 ] && \
-	       grep -qx 'template $tmp/tb/python.tmpl from $tmp/tb/vmlinux and $tmp/tb/initramfs (settings from $tmp/tb/forkbox.conf)' '$tmp/e'"
+# The template subcommands read the store, recipes and templates from -c
+# CONFIG outside a build tree, without KVM.
+mkdir "$tmp/tb"
+printf 'template = {\n  store = "%s";\n  recipes = "%s";\n};\ntemplates = {\n  py = { recipe = "python"; };\n};\n' \
+	"$tmp/tb/store" "$(cd "$src" && pwd)/guest/recipes" >"$tmp/tb/forkbox.conf"
+check "template list -c: the configured store and templates, a missing one said so" \
+	sh -c "cd '$tmp' && '$bin' template list -c '$tmp/tb/forkbox.conf' >'$tmp/o' && \
+	       grep -qx 'store $tmp/tb/store (settings from $tmp/tb/forkbox.conf)' '$tmp/o' && \
+	       grep -q '^py .*missing' '$tmp/o' && ! grep -q '^node ' '$tmp/o'"
+check "template build -c: an unknown template is named with the known ones (exit 1)" \
+	sh -c "cd '$tmp' && '$bin' template build -c '$tmp/tb/forkbox.conf' nosuch 2>'$tmp/e'; [ \$? -eq 1 ] && \
+	       grep -q \"no template 'nosuch' in $tmp/tb/forkbox.conf (templates: py)\" '$tmp/e'"
 check "template build -c names the bad line (exit 1)" \
 	sh -c "cd '$tmp' && '$bin' template build -c '$tmp/bad.conf' 2>&1 | \
 	       grep -q '$tmp/bad.conf:2: pool.max_children'; cd '$tmp' && '$bin' template build -c '$tmp/bad.conf' 2>/dev/null; [ \$? -eq 1 ]"

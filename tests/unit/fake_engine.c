@@ -8,15 +8,18 @@
  *   loop           run until the timeout        fail:MSG     engine failure
  *   pid            the worker's pid on stdout (tests of recycling)
  *   big:N          N bytes of 'x' on stdout
+ *   template       "RUNTIME generation N" of the template file on stdout
+ *                  (which template served the request)
  *   syscall:NR,A,B,C  raw system call NR with up to three integer arguments;
  *                  its result on stdout (tests of the worker's seccomp
  *                  filter: a hook that exists only in this test double)
  * Anything else is echoed to stdout, NUL bytes included. The callbacks'
  * cancelled() is asked every 100 ms while sleeping, like the real engine
- * does. The template file must exist; its size
- * is reported as the guest memory. A started pool is always ready (every
+ * does. The template file must exist; its size is reported as the guest
+ * memory; it may hold metadata (read_fake_meta()). A started pool is always ready (every
  * execution counts as a hit); finished executions report fixed costs. */
 #include "vmm/engine.h"
+#include "vmm/template_store.h"
 
 #include "util/clock.h"
 #include "util/error.h"
@@ -33,6 +36,9 @@
 
 struct fb_engine {
 	char path[4096];
+	char runtime[16];
+	unsigned generation;
+	int64_t created_unix;
 	uint64_t size;
 	size_t default_limit;
 	bool pool;
@@ -45,6 +51,80 @@ struct fb_execution {
 };
 
 static atomic_uint exec_counter;
+
+/* A fake template file may start with "forkbox-fake-template" and
+ * "key=value" lines (runtime, generation, created_unix): what a real one
+ * records in its metadata. */
+static void read_fake_meta(struct fb_engine *e)
+{
+	char line[128];
+	FILE *f = fopen(e->path, "re");
+	snprintf(e->runtime, sizeof(e->runtime), "python");
+	if (!f)
+		return;
+	if (fgets(line, sizeof(line), f) && !strcmp(line, "forkbox-fake-template\n")) {
+		while (fgets(line, sizeof(line), f)) {
+			line[strcspn(line, "\n")] = '\0';
+			if (!strncmp(line, "runtime=", 8))
+				snprintf(e->runtime, sizeof(e->runtime), "%.15s", line + 8);
+			else if (!strncmp(line, "generation=", 11))
+				e->generation = (unsigned)strtoul(line + 11, NULL, 10);
+			else if (!strncmp(line, "created_unix=", 13))
+				e->created_unix = strtoll(line + 13, NULL, 10);
+		}
+	}
+	fclose(f);
+}
+
+/* The rotation's rebuild (src/vmm/template_rebuild.c), faked: after a
+ * moment, the template's file is replaced by the next generation, built
+ * now. $FORKBOX_FAKE_REBUILD_FAIL (a file that exists) makes it fail. */
+int fb_store_rebuild(const struct fb_config *cfg, const struct fb_template_decl *t, FILE *progress)
+{
+	struct fb_engine e = {0};
+	char tmp[4200];
+	const char *fail = getenv("FORKBOX_FAKE_REBUILD_FAIL");
+	(void)progress;
+	fb_config_template_file(cfg, t, e.path, sizeof(e.path));
+	read_fake_meta(&e);
+	usleep(300 * 1000);
+	if (fail && access(fail, F_OK) == 0)
+		return fb_error("template %s: fake rebuild failed (%s exists)", t->name, fail);
+	snprintf(tmp, sizeof(tmp), "%s.tmp", e.path);
+	FILE *f = fopen(tmp, "we");
+	if (!f)
+		return fb_error_errno("open %s", tmp);
+	fprintf(f, "forkbox-fake-template\nruntime=%s\ngeneration=%u\ncreated_unix=%lld\n",
+		e.runtime, e.generation + 1, (long long)time(NULL));
+	if (fclose(f) != 0 || rename(tmp, e.path) < 0)
+		return fb_error_errno("write %s", e.path);
+	return 0;
+}
+
+int fb_engine_before_sandbox(void)
+{
+	return 0;
+}
+
+/* Staleness, faked: a "stale=WHY" line in the template file. */
+int fb_store_stale(const struct fb_config *cfg, const struct fb_template_decl *t, char *why,
+		   size_t cap)
+{
+	char path[4096], line[256];
+	int stale = 0;
+	fb_config_template_file(cfg, t, path, sizeof(path));
+	FILE *f = fopen(path, "re");
+	while (f && fgets(line, sizeof(line), f)) {
+		if (!strncmp(line, "stale=", 6)) {
+			line[strcspn(line, "\n")] = '\0';
+			snprintf(why, cap, "%s", line + 6);
+			stale = 1;
+		}
+	}
+	if (f)
+		fclose(f);
+	return stale;
+}
 
 struct fb_engine *fb_engine_open(const struct fb_engine_options *opts)
 {
@@ -62,6 +142,7 @@ struct fb_engine *fb_engine_open(const struct fb_engine_options *opts)
 	snprintf(e->path, sizeof(e->path), "%s", opts->template_path);
 	e->size = (uint64_t)st.st_size;
 	e->default_limit = opts->default_output_limit;
+	read_fake_meta(e);
 	return e;
 }
 
@@ -96,6 +177,9 @@ void fb_engine_info(struct fb_engine *engine, struct fb_engine_info *info)
 {
 	*info = (struct fb_engine_info){0};
 	info->template_path = engine->path;
+	info->runtime = engine->runtime;
+	info->generation = engine->generation;
+	info->created_unix = engine->created_unix;
 	info->guest_memory_bytes = engine->size;
 	info->ready = true;
 	info->pool = fb_engine_pool_counts(engine, &info->pool_counts);
@@ -124,6 +208,7 @@ void fb_engine_finish(struct fb_engine *engine, struct fb_execution *exec,
 
 struct run {
 	const struct fb_exec_callbacks *cb;
+	const struct fb_engine *engine;
 	size_t limit, used;
 	struct fb_exec_result *res;
 	double deadline;
@@ -215,6 +300,10 @@ static int command(struct run *r, char *line, size_t len)
 		sleep_ms(r, 1e12);
 	} else if (!strncmp(line, "fail:", 5)) {
 		return fb_error("fake engine: %s", line + 5);
+	} else if (!strcmp(line, "template")) {
+		int n = snprintf(text, sizeof(text), "%s generation %u\n", r->engine->runtime,
+				 r->engine->generation);
+		out(r, FB_STREAM_STDOUT, text, (size_t)n);
 	} else if (!strcmp(line, "pid")) {
 		int n = snprintf(text, sizeof(text), "%d\n", (int)getpid());
 		out(r, FB_STREAM_STDOUT, text, (size_t)n);
@@ -273,6 +362,7 @@ int fb_engine_exec(struct fb_engine *engine, const struct fb_exec_request *req,
 {
 	double start = fb_clock_ms();
 	struct run r = {.cb = cb,
+			.engine = engine,
 			.limit = req->output_limit ? req->output_limit : engine->default_limit,
 			.res = result,
 			.deadline = start + req->timeout_s * 1000};
@@ -284,6 +374,11 @@ int fb_engine_exec(struct fb_engine *engine, const struct fb_exec_request *req,
 		*held = NULL;
 	if (!code)
 		return fb_error("out of memory");
+	if (req->language && *req->language && strcmp(req->language, engine->runtime) != 0) {
+		free(code);
+		return fb_error("unsupported language '%s' (this template runs %s)", req->language,
+				engine->runtime);
+	}
 	memcpy(code, req->code, req->code_len);
 	code[req->code_len] = '\0';
 	snprintf(result->id, sizeof(result->id), "fake-%d-%u", (int)getpid(),

@@ -10,22 +10,53 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
 struct fixture {
 	struct fb_config cfg;
 	struct fb_auth auth;
+	struct fb_served_set templates;
 	struct fb_api api;
 	struct memconn m;
 	json_t *json;
+	char dir[64];
 };
+
+/* A fake template file (fake_engine.c) in the fixture's store. */
+static void fake_template(struct fixture *f, const char *name, const char *runtime,
+			  unsigned generation)
+{
+	char path[128];
+	snprintf(path, sizeof(path), "%s/%s.tmpl", f->dir, name);
+	FILE *t = fopen(path, "w");
+	assert_non_null(t);
+	fprintf(t, "forkbox-fake-template\nruntime=%s\ngeneration=%u\ncreated_unix=%lld\n", runtime,
+		generation, (long long)time(NULL) - 100);
+	assert_int_equal(fclose(t), 0);
+}
+
+/* The shipped recipes' templates python and node, as fake files. */
+static void open_templates(struct fixture *f)
+{
+	struct fb_engine_options opts = {.serial_log_fd = -1};
+	const char *src = getenv("FORKBOX_SRCDIR");
+	strcpy(f->dir, "/tmp/forkbox-api-test.XXXXXX");
+	assert_non_null(mkdtemp(f->dir));
+	fake_template(f, "python", "python", 2);
+	fake_template(f, "node", "node", 1);
+	snprintf(f->cfg.template_.store, FB_PATH_MAX, "%s", f->dir);
+	snprintf(f->cfg.template_.recipes, FB_PATH_MAX, "%s/guest/recipes", src ? src : ".");
+	if (fb_served_open(&f->templates, &f->cfg, NULL, &opts) < 0)
+		fail_msg("%s", fb_error_last());
+}
 
 static int setup(void **state)
 {
 	struct fixture *f = calloc(1, sizeof(*f));
-	struct fb_engine_options opts = {.template_path = "/proc/self/exe", .serial_log_fd = -1};
 
+	fb_config_defaults(&f->cfg);
 	f->cfg.pool.max_children = 4;
 	f->cfg.pool.max_parallel_vms = 2;
 	f->cfg.pool.queue_timeout_ms = 50;
@@ -34,15 +65,17 @@ static int setup(void **state)
 						  .max_body_bytes = 4096,
 						  .max_output_bytes = 1000,
 						  .max_batch = 4};
+	f->cfg.vm_pool.depth = 0;
+	open_templates(f);
 	f->api = (struct fb_api){.cfg = &f->cfg,
-				 .engine = fb_engine_open(&opts),
+				 .templates = &f->templates,
 				 .auth = &f->auth,
 				 .metrics = fb_metrics_create(),
 				 .sb = fb_scoreboard_create(4),
 				 .slot = 0,
 				 .capacity = fb_capacity_create(3)};
-	assert_non_null(f->api.engine);
 	assert_non_null(f->api.metrics);
+	fb_served_bind_metrics(&f->templates, f->api.metrics);
 	fb_scoreboard_claim(f->api.sb, 1, 1);
 	atomic_store(&f->api.sb->slot[0].state, FB_SLOT_BUSY);
 	fb_scoreboard_claim(f->api.sb, 2, 1);
@@ -58,7 +91,14 @@ static int teardown(void **state)
 	fb_api_cleanup(&f->api);
 	memconn_free(&f->m);
 	json_decref(f->json);
-	fb_engine_close(f->api.engine);
+	fb_served_close(&f->templates);
+	char path[128];
+	for (int i = 0; i < 2; i++) {
+		snprintf(path, sizeof(path), "%s/%s.tmpl", f->dir, i ? "node" : "python");
+		unlink(path);
+	}
+	rmdir(f->dir);
+	fb_config_free(&f->cfg);
 	fb_metrics_destroy(f->api.metrics);
 	fb_scoreboard_destroy(f->api.sb);
 	fb_capacity_destroy(f->api.capacity);
@@ -152,8 +192,8 @@ static void test_exec_errors(void **state)
 	assert_int_equal(request(f, "POST", "/v1/exec", "{\"code\":", NULL), 400);
 	assert_non_null(strstr(field_str(f->json, "error"), "invalid JSON"));
 	assert_int_equal(
-	    request(f, "POST", "/v1/exec", "{\"code\":\"x\",\"language\":\"js\"}", NULL), 400);
-	assert_non_null(strstr(field_str(f->json, "error"), "not supported"));
+	    request(f, "POST", "/v1/exec", "{\"code\":\"x\",\"language\":\"ruby\"}", NULL), 400);
+	assert_non_null(strstr(field_str(f->json, "error"), "unsupported language"));
 	assert_int_equal(request(f, "POST", "/v1/exec", "{\"code\":\"fail:boom\"}", NULL), 503);
 	assert_non_null(strstr(f->m.out, "Retry-After: 1\r\n"));
 	assert_non_null(strstr(field_str(f->json, "error"), "fake engine: boom"));
@@ -381,7 +421,7 @@ static void test_health_and_metrics(void **state)
 	assert_string_equal(field_str(f->json, "status"), "ok");
 	json_t *py = json_object_get(json_object_get(f->json, "templates"), "python");
 	assert_true(json_is_true(json_object_get(py, "ready")));
-	assert_string_equal(field_str(py, "path"), "/proc/self/exe");
+	assert_non_null(strstr(field_str(py, "path"), "/python.tmpl"));
 	assert_true(json_is_null(json_object_get(py, "vm_pool"))); /* no pool here */
 	assert_false(json_is_true(json_object_get(py, "in_ram")));
 	json_t *w = json_object_get(f->json, "workers");
@@ -404,7 +444,7 @@ static void test_vm_pool_metrics(void **state)
 	struct fb_engine_pool_options po = {.depth = 3, .threads = 1};
 
 	f->cfg.vm_pool.depth = 3;
-	assert_int_equal(fb_engine_pool_start(f->api.engine, &po), 0);
+	assert_int_equal(fb_engine_pool_start(f->templates.t[0].engine, &po), 0);
 	assert_int_equal(request(f, "POST", "/v1/exec", "{\"code\": \"print:a\"}", NULL), 200);
 	assert_int_equal(
 	    request(f, "POST", "/v1/exec/batch",
@@ -427,6 +467,122 @@ static void test_vm_pool_metrics(void **state)
 	assert_int_equal(json_integer_value(json_object_get(pool, "misses")), 0);
 }
 
+/* The language picks the template; unknown ones are a 400 naming those
+ * there are. */
+static void test_language_routing(void **state)
+{
+	struct fixture *f = *state;
+	const char *cases[][2] = {{"", "python generation 2\n"},
+				  {", \"language\": \"python3\"", "python generation 2\n"},
+				  {", \"language\": \"node\"", "node generation 1\n"},
+				  {", \"language\": \"javascript\"", "node generation 1\n"}};
+	char body[128];
+	for (size_t i = 0; i < 4; i++) {
+		snprintf(body, sizeof(body), "{\"code\": \"template\"%s}", cases[i][0]);
+		assert_int_equal(request(f, "POST", "/v1/exec", body, NULL), 200);
+		assert_string_equal(field_str(f->json, "stdout"), cases[i][1]);
+	}
+	assert_int_equal(
+	    request(f, "POST", "/v1/exec", "{\"code\": \"x\", \"language\": \"ruby\"}", NULL), 400);
+	assert_string_equal(field_str(f->json, "error"),
+			    "unsupported language \"ruby\" (available: python, python3, node, "
+			    "javascript, js)");
+	assert_int_equal(request(f, "POST", "/v1/exec/batch",
+				 "{\"executions\": [{\"code\": \"template\", \"language\": "
+				 "\"node\"}, {\"code\": \"x\", \"language\": \"go\"}]}",
+				 NULL),
+			 400);
+	assert_non_null(strstr(field_str(f->json, "error"), "executions[1]: unsupported language"));
+	assert_int_equal(request(f, "POST", "/v1/exec/batch",
+				 "{\"executions\": [{\"code\": \"template\", \"language\": "
+				 "\"node\"}, {\"code\": \"template\"}]}",
+				 NULL),
+			 200);
+	json_t *r = json_object_get(f->json, "results");
+	assert_string_equal(field_str(json_array_get(r, 0), "stdout"), "node generation 1\n");
+	assert_string_equal(field_str(json_array_get(r, 1), "stdout"), "python generation 2\n");
+}
+
+/* Health and metrics per template: generation, age, forks served. */
+static void test_templates_in_health_and_metrics(void **state)
+{
+	struct fixture *f = *state;
+	for (int i = 0; i < 3; i++)
+		assert_int_equal(request(f, "POST", "/v1/exec",
+					 "{\"code\": \"x\", \"language\": \"node\"}", NULL),
+				 200);
+	assert_int_equal(request(f, "GET", "/v1/health", NULL, NULL), 200);
+	json_t *node = json_object_get(json_object_get(f->json, "templates"), "node");
+	assert_true(json_is_true(json_object_get(node, "ready")));
+	assert_string_equal(field_str(node, "runtime"), "node");
+	assert_int_equal(json_integer_value(json_object_get(node, "generation")), 1);
+	assert_int_equal(json_integer_value(json_object_get(node, "forks")), 3);
+	json_int_t age = json_integer_value(json_object_get(node, "age_seconds"));
+	assert_true(age >= 100 && age < 200);
+	assert_string_equal(
+	    json_string_value(json_array_get(json_object_get(node, "languages"), 1)), "javascript");
+	json_t *py = json_object_get(json_object_get(f->json, "templates"), "python");
+	assert_int_equal(json_integer_value(json_object_get(py, "forks")), 0);
+	assert_int_equal(request(f, "GET", "/v1/metrics", NULL, NULL), 200);
+	const char *m = memconn_body(&f->m);
+	assert_non_null(strstr(m, "forkbox_template_generation{template=\"python\"} 2\n"));
+	assert_non_null(strstr(m, "forkbox_template_forks{template=\"node\"} 3\n"));
+	assert_non_null(strstr(m, "forkbox_template_forks_total{template=\"node\"} 3\n"));
+	assert_non_null(strstr(m, "forkbox_template_ready{template=\"node\"} 1\n"));
+	/* A new generation serving: its forks count from 0 again. */
+	fb_metrics_template_serving(f->api.metrics, f->templates.t[1].slot, 2, (int64_t)time(NULL));
+	assert_int_equal(request(f, "GET", "/v1/metrics", NULL, NULL), 200);
+	assert_non_null(
+	    strstr(memconn_body(&f->m), "forkbox_template_forks{template=\"node\"} 0\n"));
+	assert_non_null(
+	    strstr(memconn_body(&f->m), "forkbox_template_forks_total{template=\"node\"} 3\n"));
+}
+
+/* A template that could not be opened: its requests get 503 with the
+ * reason, the others are served, health says degraded. */
+static void test_template_not_ready(void **state)
+{
+	struct fixture *f = *state;
+	struct fb_served *node = &f->templates.t[1];
+	struct fb_engine *engine = node->engine;
+	node->engine = NULL;
+	snprintf(node->error, sizeof(node->error), "no such file");
+	assert_int_equal(
+	    request(f, "POST", "/v1/exec", "{\"code\": \"x\", \"language\": \"js\"}", NULL), 503);
+	assert_string_equal(field_str(f->json, "error"),
+			    "template node (language \"js\") is not available: no such file");
+	assert_non_null(strstr(f->m.out, "Retry-After: 1"));
+	assert_int_equal(request(f, "POST", "/v1/exec", "{\"code\": \"print:ok\"}", NULL), 200);
+	assert_int_equal(request(f, "GET", "/v1/health", NULL, NULL), 200);
+	assert_string_equal(field_str(f->json, "status"), "degraded");
+	json_t *j = json_object_get(json_object_get(f->json, "templates"), "node");
+	assert_true(json_is_false(json_object_get(j, "ready")));
+	assert_string_equal(field_str(j, "error"), "no such file");
+	node->engine = engine;
+}
+
+/* A reload shares the engines of unchanged template files and reopens the
+ * changed ones (a rotation's new generation). */
+static void test_reload_shares_unchanged(void **state)
+{
+	struct fixture *f = *state;
+	struct fb_served_set next;
+	struct fb_engine_options opts = {.serial_log_fd = -1};
+	fake_template(f, "node", "node", 2); /* rebuilt: a new file */
+	if (fb_served_open(&next, &f->cfg, &f->templates, &opts) < 0)
+		fail_msg("%s", fb_error_last());
+	assert_ptr_equal(next.t[0].engine, f->templates.t[0].engine);
+	assert_ptr_not_equal(next.t[1].engine, f->templates.t[1].engine);
+	assert_int_equal(next.t[1].generation, 2);
+	/* The old set lets go: the shared engine stays usable by the new. */
+	fb_served_close(&f->templates);
+	f->api.templates = &next;
+	assert_int_equal(request(f, "POST", "/v1/exec", "{\"code\": \"template\"}", NULL), 200);
+	assert_string_equal(field_str(f->json, "stdout"), "python generation 2\n");
+	f->templates = next;
+	f->api.templates = &f->templates;
+}
+
 int main(void)
 {
 #define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
@@ -446,6 +602,10 @@ int main(void)
 	    T(test_client_gone_mid_batch),
 	    T(test_code_with_nul),
 	    T(test_vm_pool_metrics),
+	    T(test_language_routing),
+	    T(test_templates_in_health_and_metrics),
+	    T(test_template_not_ready),
+	    T(test_reload_shares_unchanged),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -94,7 +94,11 @@ static void test_bad_requests(void **state)
 	expect_400("{\"code\": null}", "\"code\" must be a string");
 	expect_400("{\"code\": [\"x\"]}", "\"code\" must be a string");
 	expect_400("{\"code\":\"x\",\"language\":3}", "\"language\" must be a string");
-	expect_400("{\"code\":\"x\",\"language\":\"ruby\"}", "language \"ruby\" is not supported");
+	/* Which languages exist is the templates' business (exec.c); only
+	 * names that cannot be one are refused here. */
+	expect_400("{\"code\":\"x\",\"language\":\"Ruby!\"}", "language \"Ruby!\" is not supported");
+	expect_400("{\"code\":\"x\",\"language\":\"\"}", "language \"\" is not supported");
+	expect_400("{\"code\":\"x\",\"language\":\"a-very-long-language\"}", "is not supported");
 	expect_400("{\"code\":\"x\",\"timeout_seconds\":\"10\"}", "must be a number");
 	expect_400("{\"code\":\"x\",\"timeout_seconds\":true}", "must be a number");
 	expect_400("{\"code\":\"x\",\"timeout_seconds\":-1}", "greater than 0");
@@ -108,6 +112,12 @@ static void test_bad_requests(void **state)
 	expect_400("{\"code\":\"\xc3\"}", "invalid JSON");
 	expect_400("{\"code\":\"\\ud800\"}", "invalid JSON");
 	/* A NUL does not cut a field short: "python\0js" is not "python". */
+	struct fb_exec_spec spec;
+	assert_int_equal(decode("{\"code\":\"x\",\"language\":\"node\"}", &spec), 0);
+	assert_string_equal(spec.language, "node");
+	assert_false(spec.timeout_given);
+	assert_int_equal(spec.target, -1);
+	fb_exec_spec_free(&spec);
 	expect_400("{\"code\":\"x\",\"language\":\"python\\u0000js\"}", "is not supported");
 }
 

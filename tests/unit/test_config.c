@@ -57,11 +57,16 @@ static void test_defaults(void **state)
 {
 	struct fb_config *cfg = *state;
 	assert_string_equal(cfg->source, "");
-	assert_string_equal(cfg->template_.path, "/var/lib/forkbox/python.tmpl");
+	assert_string_equal(cfg->template_.store, "/var/lib/forkbox/templates");
 	assert_string_equal(cfg->template_.kernel, FORKBOX_DATADIR "/vmlinux");
-	assert_string_equal(cfg->template_.initramfs, FORKBOX_DATADIR "/initramfs.cpio.zst");
-	assert_int_equal(cfg->template_.memory_mb, 512);
+	assert_string_equal(cfg->template_.images, FORKBOX_DATADIR);
+	assert_string_equal(cfg->template_.recipes, FORKBOX_DATADIR "/recipes");
 	assert_string_equal(cfg->template_.cmdline_extra, "");
+	assert_int_equal(cfg->n_templates, 2);
+	assert_string_equal(cfg->templates[0].name, "python");
+	assert_string_equal(cfg->templates[0].recipe, "python");
+	assert_string_equal(cfg->templates[1].name, "node");
+	assert_int_equal(cfg->templates[1].max_age_s, 0);
 	assert_false(cfg->template_.lock_memory);
 	assert_false(cfg->template_.huge_pages);
 	assert_true(cfg->template_.prefetch);
@@ -101,10 +106,11 @@ static void test_defaults(void **state)
 }
 
 /* The text of conf/forkbox.conf as `make install` writes it: the guest image
- * paths, shown for prefix /usr (the Debian package), become $(pkgdatadir). */
+ * paths, shown for prefix /usr (the Debian package), become $(pkgdatadir)
+ * ("/usr/share/forkbox" followed by '/' or the closing quote). */
 static char *installed_example(void)
 {
-	static const char shipped[] = "\"/usr/share/forkbox/";
+	static const char shipped[] = "\"/usr/share/forkbox";
 	char *path = srcdir_path("conf/forkbox.conf"), *text = NULL, *rest, *out, *at;
 	FILE *fp = fopen(path, "r");
 	size_t len = 0, n = 0;
@@ -112,13 +118,19 @@ static char *installed_example(void)
 	assert_true(getdelim(&text, &len, '\0', fp) > 0);
 	fclose(fp);
 	free(path);
-	out = calloc(1, strlen(text) + 2 * strlen(FORKBOX_DATADIR) + 1);
+	out = calloc(1, strlen(text) + 4 * strlen(FORKBOX_DATADIR) + 1);
 	assert_non_null(out);
-	for (rest = text; (at = strstr(rest, shipped)); rest = at + strlen(shipped), n++) {
+	for (rest = text; (at = strstr(rest, shipped)); rest = at + strlen(shipped)) {
+		char next = at[strlen(shipped)];
 		strncat(out, rest, (size_t)(at - rest));
-		strcat(out, "\"" FORKBOX_DATADIR "/");
+		if (next == '/' || next == '"') {
+			strcat(out, "\"" FORKBOX_DATADIR);
+			n++;
+		} else {
+			strcat(out, shipped);
+		}
 	}
-	assert_int_equal(n, 2); /* template.kernel and template.initramfs */
+	assert_int_equal(n, 3); /* template.kernel, template.images, template.recipes */
 	strcat(out, rest);
 	free(text);
 	return out;
@@ -175,15 +187,25 @@ static void test_overlay_values(void **state)
 {
 	struct fb_config *cfg = *state;
 	expect_ok(cfg,
-		  "template = { memory_mb = 1024; cmdline_extra = \"quiet\"; };\n"
+		  "template = { store = \"/srv/t\"; cmdline_extra = \"quiet\"; };\n"
+		  "templates = { py = { recipe = \"/etc/r/py.recipe\"; max_age_seconds = 3600;\n"
+		  "  max_forks = 1000000; }; };\n"
 		  "pool = { listen = \"127.0.0.1:9000\"; pm = \"static\"; listen_mode = \"0600\";\n"
 		  "  max_children = 4096; };\n"
 		  "limits = { max_body_bytes = 4294967296L; max_output_bytes = 1; };\n"
 		  "log = { level = \"debug\"; };\n"
 		  "daemon = { daemonize = true; user = \"nobody\"; seccomp = \"log\";\n"
 		  "  rlimit_files = 1048576; };\n");
-	assert_int_equal(cfg->template_.memory_mb, 1024);
+	assert_string_equal(cfg->template_.store, "/srv/t");
 	assert_string_equal(cfg->template_.cmdline_extra, "quiet");
+	assert_int_equal(cfg->n_templates, 1);
+	assert_string_equal(cfg->templates[0].name, "py");
+	assert_string_equal(cfg->templates[0].recipe, "/etc/r/py.recipe");
+	assert_int_equal(cfg->templates[0].max_age_s, 3600);
+	assert_int_equal(cfg->templates[0].max_forks, 1000000);
+	char path[FB_PATH_MAX];
+	fb_config_recipe_path(cfg, &cfg->templates[0], path, sizeof(path));
+	assert_string_equal(path, "/etc/r/py.recipe");
 	assert_string_equal(cfg->pool.listen, "127.0.0.1:9000");
 	assert_int_equal(cfg->pool.pm, FB_PM_STATIC);
 	assert_int_equal(cfg->pool.listen_mode, 0600);
@@ -251,13 +273,14 @@ static void test_unknown_key_and_group(void **state)
 	struct fb_config *cfg = *state;
 	expect_error(cfg, "pool = {\n\n  max_childs = 8;\n};",
 		     "t.conf:3: unknown setting pool.max_childs");
+	expect_error(cfg, "log = { level = \"info\"; };\npools = { max_children = 8; };",
+		     "t.conf:2: unknown group \"pools\" (groups: template, templates, pool, "
+		     "vm_pool, limits, "
+		     "auth, log, daemon)");
 	expect_error(
-	    cfg, "log = { level = \"info\"; };\npools = { max_children = 8; };",
-	    "t.conf:2: unknown group \"pools\" (groups: template, pool, vm_pool, limits, auth, "
-	    "log, daemon)");
-	expect_error(cfg, "max_children = 8;",
-		     "t.conf:1: unknown setting \"max_children\" (groups: template, pool, vm_pool, "
-		     "limits, auth, log, daemon)");
+	    cfg, "max_children = 8;",
+	    "t.conf:1: unknown setting \"max_children\" (groups: template, templates, pool, "
+	    "vm_pool, limits, auth, log, daemon)");
 	expect_error(cfg, "pool = 8;", "t.conf:1: pool: expected a group { ... }, got an integer");
 	expect_error(cfg, "pool = { limits = { max_batch = 2; }; };",
 		     "t.conf:1: unknown setting pool.limits");
@@ -272,8 +295,20 @@ static void test_type_errors(void **state)
 		     "t.conf:1: limits.max_timeout_seconds: expected an integer, got a float");
 	expect_error(cfg, "daemon = { daemonize = \"yes\"; };",
 		     "t.conf:1: daemon.daemonize: expected true or false, got a string");
-	expect_error(cfg, "template = { path = 5; };",
-		     "t.conf:1: template.path: expected a string, got an integer");
+	expect_error(cfg, "template = { kernel = 5; };",
+		     "t.conf:1: template.kernel: expected a string, got an integer");
+	expect_error(cfg, "template = { path = \"/x.tmpl\"; };",
+		     "t.conf:1: template.path: replaced by template.store (templates are "
+		     "STORE/NAME.tmpl) and the templates group");
+	expect_error(
+	    cfg, "templates = { Bad = { }; };",
+	    "t.conf:1: templates.Bad: a template name is 1 to 31 lowercase letters, digits, "
+	    "_ and -");
+	expect_error(cfg, "templates = { a = { recipe = 1; }; };",
+		     "t.conf:1: templates.a.recipe: expected a recipe name or path");
+	expect_error(cfg, "templates = { a = { size = 1; }; };",
+		     "t.conf:1: unknown setting templates.a.size (recipe, path, max_age_seconds, "
+		     "max_forks)");
 	expect_error(cfg, "pool = { listen_mode = 0660; };",
 		     "t.conf:1: pool.listen_mode: expected an octal string like \"0660\", got an "
 		     "integer");
@@ -300,12 +335,12 @@ static void test_range_errors(void **state)
 	expect_error(
 	    cfg, "limits = { max_output_bytes = -5; };",
 	    "t.conf:1: limits.max_output_bytes: must be between 1 and 1099511627776 (got -5)");
+	expect_error(cfg, "templates = { a = { max_forks = -1; }; };",
+		     "t.conf:1: max_forks: must be between 0 and 1125899906842624 (got -1)");
 	expect_error(cfg, "vm_pool = { depth = 1025; };",
 		     "t.conf:1: vm_pool.depth: must be between 0 and 1024 (got 1025)");
 	expect_error(cfg, "vm_pool = { threads = 0; };",
 		     "t.conf:1: vm_pool.threads: must be between 1 and 64 (got 0)");
-	expect_error(cfg, "template = { memory_mb = 8589934592L; };",
-		     "t.conf:1: template.memory_mb: must be between 64 and 65536 (got 8589934592)");
 	expect_error(cfg, "pool = { listen_mode = \"0960\"; };",
 		     "t.conf:1: pool.listen_mode: \"0960\" is not an octal file mode between 0 and "
 		     "0777");

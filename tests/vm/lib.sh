@@ -1,9 +1,10 @@
 # Shared helpers for tests/vm/t-*.sh (source it; not a test itself).
 #
-# fb_vm_template: prints the path of a template built from guest/out, built
-# once per suite run in $FORKBOX_VM_WORK (suite.sh sets it; a file run on
-# its own gets a private directory) and reused by every later file, since a
-# template build takes most of a minute under TCG.
+# fb_vm_template [NAME]: prints the path of template NAME (default python)
+# of the build tree's recipes, built once per suite run into the store
+# $FORKBOX_VM_SHARED/store (or $FORKBOX_VM_WORK/store: suite.sh sets it; a
+# file run on its own gets a private directory) and reused by every later
+# file, since a template build takes most of a minute under TCG.
 top=${FORKBOX_BUILDDIR:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}
 forkbox=$top/forkbox
 
@@ -37,24 +38,24 @@ fb_vm_op() {
 	[ -z "${FORKBOX_KVMHOST_OP:-}" ] || echo "${0##*/}: $*" >>"$FORKBOX_KVMHOST_OP"
 }
 
+fb_vm_store() { echo "${FORKBOX_VM_SHARED:-$(fb_vm_workdir)}/store"; }
+
 fb_vm_template() {
-	local dir t log
+	local name=${1:-python} store t log
 	# $FORKBOX_VM_SHARED: a host directory every test-host boot of this
 	# suite run sees (suite.sh), so the template is built once per run.
-	dir=${FORKBOX_VM_SHARED:-$(fb_vm_workdir)}
-	t=$dir/python.tmpl
-	log=$dir/template-build.log
+	store=$(fb_vm_store)
+	t=$store/$name.tmpl
+	log=$store/$name.build.log
 	if [ ! -s "$t" ]; then
-		fb_vm_op "template build"
-		if ! "$forkbox" template build -o "$t.part" --kernel "$top/guest/out/vmlinux" \
-			--initramfs "$top/guest/out/initramfs.cpio.zst" \
-			--timeout "${FORKBOX_BOOT_TIMEOUT:-300}" >"$log" 2>&1; then
-			echo "template build failed:" >&2
+		mkdir -p "$store"
+		fb_vm_op "template build $name"
+		if ! (cd "$top" && "$forkbox" template build --store "$store" \
+			--timeout "${FORKBOX_BOOT_TIMEOUT:-300}" "$name") >"$log" 2>&1; then
+			echo "template build $name failed:" >&2
 			tail -n 30 "$log" >&2
-			rm -f "$t.part"
 			return 1
 		fi
-		mv "$t.part" "$t"
 	fi
 	echo "$t"
 }

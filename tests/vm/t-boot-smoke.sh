@@ -113,11 +113,12 @@ boot_test() {
 	stop_guest
 	[ "$result" = ready ] || return 1
 
-	numpy_line=$(tr -d '\r' <"$console" | grep -m1 -o 'forkbox-agent: worker imported numpy.*')
+	# initramfs.cpio.zst carries the python recipe, whose prelude imports numpy.
+	numpy_line=$(tr -d '\r' <"$console" | grep -m1 -o 'forkbox-agent: worker ready (recipe python, python).*')
 	if [ -n "$numpy_line" ]; then
-		ok "agent reports the numpy import ($numpy_line)"
+		ok "agent reports the python recipe's prelude (numpy imported) done ($numpy_line)"
 	else
-		not_ok "agent reports the numpy import ('worker imported numpy' not on the console)"
+		not_ok "agent reports the prelude done ('worker ready (recipe python, python)' not on the console)"
 		console_tail
 	fi
 	if tr -d '\r' <"$console" | grep -qE 'Traceback|Kernel panic|forkbox-agent: (fatal|error)'; then

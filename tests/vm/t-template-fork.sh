@@ -19,7 +19,7 @@ timeout_s=${FORKBOX_BOOT_TIMEOUT:-300}
 forks=${FORKBOX_FORKS:-2}
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
-template=$tmp/test.fbt
+template=$tmp/test.tmpl
 failed=0
 
 # shellcheck source=tests/vm/lib.sh

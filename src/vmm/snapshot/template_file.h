@@ -112,6 +112,8 @@ int fb_template_device(const struct fb_template *t, const char *name, const void
 		       size_t *size);
 /* Metadata value for key, or NULL. */
 const char *fb_template_meta(const struct fb_template *t, const char *key);
+/* Its "runtime" metadata: "python", "node"; "python" when absent. */
+const char *fb_template_runtime(const struct fb_template *t);
 /* The recorded working set: bitmap of mem_size / 4 KiB bits, or NULL if
  * the template has none. */
 const uint8_t *fb_template_wset(const struct fb_template *t);

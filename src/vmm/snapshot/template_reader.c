@@ -446,6 +446,12 @@ int fb_template_device(const struct fb_template *t, const char *name, const void
 	return fb_error("%s: no device state '%s'", t->path, name);
 }
 
+const char *fb_template_runtime(const struct fb_template *t)
+{
+	const char *v = fb_template_meta(t, "runtime");
+	return v && *v ? v : "python";
+}
+
 const char *fb_template_meta(const struct fb_template *t, const char *key)
 {
 	for (unsigned i = 0; i < t->nr_meta; i++)
