@@ -66,6 +66,20 @@ for section in re.split(r"^\.SS ", page, flags=re.M)[1:]:
         if m:
             entries[(g, m.group(1))] = re.split(r"^\.(?:SH|SS|PP)\b", entry, flags=re.M)[0]
 
+# The templates group: the keys of a template's entry (templates.NAME.KEY,
+# parsed apart from the table) each have an entry under ".SS templates" and
+# appear in conf/forkbox.conf.
+entry_parser = re.search(r"\n/\* templates\.NAME = .*?\n\}\n", loader, re.S)
+entry_keys = re.findall(r'!strcmp\(k, "([a-z_]+)"\)', entry_parser.group(0)) if entry_parser else []
+say(len(entry_keys) >= 4, "the loader reads %d keys of a templates entry (%s)"
+    % (len(entry_keys), ", ".join(entry_keys)))
+group = re.search(r"((?:^#.*\n)*)^templates = \{.*?^\};", open(src + "/conf/forkbox.conf").read(),
+                  re.M | re.S)
+for k in entry_keys:
+    say(("templates", k) in entries, "templates.NAME.%s: in forkbox.conf(5)" % k)
+    say(group is not None and re.search(r"\b%s\b" % k, group.group(0)) is not None,
+        "templates.NAME.%s: in conf/forkbox.conf's templates group or its comment" % k)
+
 for g, k in keys:
     value = conf.get((g, k))
     entry = entries.get((g, k))
