@@ -51,6 +51,10 @@ make_ok "make install DESTDIR=... succeeds" install
 want=(
 	"$bindir/forkbox" "$sbindir/forkbox-fcgi"
 	"$pkgdatadir/vmlinux" "$pkgdatadir/initramfs.cpio.zst" "$pkgdatadir/cmdline"
+	"$pkgdatadir/overlay.cpio.zst"
+	"$pkgdatadir/rootfs-python.cpio.zst" "$pkgdatadir/rootfs-python.request"
+	"$pkgdatadir/rootfs-node.cpio.zst" "$pkgdatadir/rootfs-node.request"
+	"$pkgdatadir/recipes/python.recipe" "$pkgdatadir/recipes/node.recipe"
 	"$sysconfdir/forkbox/forkbox.conf"
 	"$mandir/man1/forkbox.1" "$mandir/man5/forkbox.conf.5" "$mandir/man8/forkbox-fcgi.8"
 	"$docdir/README.md" "$docdir/LICENSE" "$docdir/DEPLOY.md" "$docdir/CONFIG.md" "$docdir/API.md"
@@ -71,17 +75,23 @@ check "every docs/*.md is installed under $docdir${missing[*]:+; missing: ${miss
 	test ${#missing[@]} = 0
 check "the installed forkbox and forkbox-fcgi run (--version)" \
 	sh -c "{ '$dest$bindir/forkbox' --version && '$dest$sbindir/forkbox-fcgi' --version; } >/dev/null"
-for f in vmlinux initramfs.cpio.zst cmdline; do
+for f in vmlinux initramfs.cpio.zst cmdline overlay.cpio.zst rootfs-python.cpio.zst rootfs-node.cpio.zst; do
 	check "$pkgdatadir/$f is the built guest/out/$f" cmp -s "$build/guest/out/$f" "$dest$pkgdatadir/$f"
 done
+for r in python node; do
+	check "$pkgdatadir/recipes/$r.recipe is guest/recipes/$r.recipe" \
+		cmp -s "$src/guest/recipes/$r.recipe" "$dest$pkgdatadir/recipes/$r.recipe"
+done
 
-# The configuration names the installed guest image and is valid as it is.
-check "forkbox.conf: template.kernel and .initramfs are under $pkgdatadir" \
+# The configuration names the installed guest image and recipes and is
+# valid as it is.
+check "forkbox.conf: template.kernel, .images and .recipes are under $pkgdatadir" \
 	sh -c "grep -qxF '	kernel = \"$pkgdatadir/vmlinux\";' '$conf' && \
-	       grep -qxF '	initramfs = \"$pkgdatadir/initramfs.cpio.zst\";' '$conf'"
+	       grep -qxF '	images = \"$pkgdatadir\";' '$conf' && \
+	       grep -qxF '	recipes = \"$pkgdatadir/recipes\";' '$conf'"
 settings() { grep -v '^[[:space:]]*#' "$1"; }
-check "forkbox.conf's settings differ from conf/forkbox.conf in those two lines only" \
-	test "$(diff <(settings "$src/conf/forkbox.conf") <(settings "$conf") | grep -c '^>')" = 2
+check "forkbox.conf's settings differ from conf/forkbox.conf in those three lines only" \
+	test "$(diff <(settings "$src/conf/forkbox.conf") <(settings "$conf") | grep -c '^>')" = 3
 check "forkbox config-check accepts the installed forkbox.conf" \
 	sh -c "'$dest$bindir/forkbox' config-check -c '$conf' >/dev/null"
 

@@ -27,6 +27,10 @@ dpkg-deb --contents "$deb" | awk '{ print $6 }' | sed 's|^\./|/|' >"$tmp/files"
 want=(
 	/usr/bin/forkbox /usr/sbin/forkbox-fcgi
 	/usr/share/forkbox/vmlinux /usr/share/forkbox/initramfs.cpio.zst /usr/share/forkbox/cmdline
+	/usr/share/forkbox/overlay.cpio.zst
+	/usr/share/forkbox/rootfs-python.cpio.zst /usr/share/forkbox/rootfs-python.request
+	/usr/share/forkbox/rootfs-node.cpio.zst /usr/share/forkbox/rootfs-node.request
+	/usr/share/forkbox/recipes/python.recipe /usr/share/forkbox/recipes/node.recipe
 	/etc/forkbox/forkbox.conf /etc/nginx/sites-available/forkbox
 	/lib/systemd/system/forkbox.service /lib/systemd/system/forkbox.socket
 	/usr/share/man/man1/forkbox.1.gz /usr/share/man/man5/forkbox.conf.5.gz
@@ -52,6 +56,8 @@ check "postinst enables and starts forkbox.service; forkbox.socket is left to th
 	sh -c "grep -q \"deb-systemd-helper enable 'forkbox.service'\" '$tmp/postinst' && \
 	       grep -q \"deb-systemd-invoke .* 'forkbox.service'\" '$tmp/postinst' && \
 	       ! grep -q \"deb-systemd-invoke .*'forkbox.socket'\" '$tmp/postinst'"
+check "postinst creates the template store /var/lib/forkbox/templates, writable by forkbox (rotation)" \
+	grep -q '^[[:space:]]*install -d .*-o forkbox .*/var/lib/forkbox/templates$' "$tmp/postinst"
 check "postrm purge removes /var/lib/forkbox" grep -q 'rm -rf /var/lib/forkbox' "$tmp/postrm"
 depends=$(sed -n 's/^Depends: //p' "$tmp/control")
 check "Depends: adduser and the libraries (${depends})" \
@@ -59,8 +65,11 @@ check "Depends: adduser and the libraries (${depends})" \
 
 # The files as installed: paths of a /usr prefix.
 dpkg-deb -x "$deb" "$tmp/root"
-check "forkbox.conf names the packaged guest image" \
-	grep -qxF '	kernel = "/usr/share/forkbox/vmlinux";' "$tmp/root/etc/forkbox/forkbox.conf"
+check "forkbox.conf names the packaged guest image and recipes, and the store under /var/lib/forkbox" \
+	sh -c "grep -qxF '	kernel = \"/usr/share/forkbox/vmlinux\";' '$tmp/root/etc/forkbox/forkbox.conf' && \
+	       grep -qxF '	images = \"/usr/share/forkbox\";' '$tmp/root/etc/forkbox/forkbox.conf' && \
+	       grep -qxF '	recipes = \"/usr/share/forkbox/recipes\";' '$tmp/root/etc/forkbox/forkbox.conf' && \
+	       grep -qxF '	store = \"/var/lib/forkbox/templates\";' '$tmp/root/etc/forkbox/forkbox.conf'"
 check "forkbox.service runs /usr/sbin/forkbox-fcgi and builds the template with /usr/bin/forkbox" \
 	sh -c "grep -qxF 'ExecStart=/usr/sbin/forkbox-fcgi -F -c /etc/forkbox/forkbox.conf' '$tmp/root/lib/systemd/system/forkbox.service' && \
 	       grep -qxF 'ExecStartPre=/usr/bin/forkbox template build --if-stale -c /etc/forkbox/forkbox.conf' '$tmp/root/lib/systemd/system/forkbox.service'"

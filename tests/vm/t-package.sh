@@ -5,11 +5,11 @@
 # the KVM test host that machine is itself thrown away). There:
 # `apt-get install ./forkbox_*.deb` (user forkbox in group kvm, conffile,
 # unit enabled), forkbox.service started the way systemd starts it (its
-# ExecStartPre lines, the first of which builds the template, then its
-# ExecStart), nginx with the packaged site, and one request through it;
+# ExecStartPre lines, the first of which builds the templates, then its
+# ExecStart), nginx with the packaged site, a Python and a Node request;
 # then remove and purge. Needs the package: `make deb` (make check builds
 # it before the VM suite).
-# timeout: 1200
+# timeout: 1800
 set -uo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -138,9 +138,17 @@ else
 	head -c 1000 /tmp/body | diag
 	tail -n 20 /tmp/forkbox-fcgi.log | diag
 fi
+code=$(curl -s --max-time 240 -o /tmp/body -w '%{http_code}' -X POST "$url/v1/exec" \
+	-H 'Content-Type: application/json' -d '{"code": "console.log(1+1)", "language": "node"}')
+if [ "$code" = 200 ] && grep -q '"stdout": *"2\\n"' /tmp/body; then
+	ok "POST $url/v1/exec language node: 200, printed 2 (the packaged node template)"
+else
+	not_ok "POST $url/v1/exec language node: 200 and stdout 2 (got $code)"
+	head -c 1000 /tmp/body | diag
+fi
 code=$(curl -s --max-time 30 -o /tmp/metrics -w '%{http_code}' "$url/v1/metrics")
-check "GET $url/v1/metrics from 127.0.0.1: 200 (got $code), one request counted" \
-	grep -q '^forkbox_requests_total{status="200"} 1$' /tmp/metrics
+check "GET $url/v1/metrics from 127.0.0.1: 200 (got $code), two requests counted" \
+	grep -q '^forkbox_requests_total{status="200"} 2$' /tmp/metrics
 
 nginx -s quit 2>/dev/null
 kill -TERM $fcgi
