@@ -96,7 +96,8 @@ static void test_bad_requests(void **state)
 	expect_400("{\"code\":\"x\",\"language\":3}", "\"language\" must be a string");
 	/* Which languages exist is the templates' business (exec.c); only
 	 * names that cannot be one are refused here. */
-	expect_400("{\"code\":\"x\",\"language\":\"Ruby!\"}", "language \"Ruby!\" is not supported");
+	expect_400("{\"code\":\"x\",\"language\":\"Ruby!\"}",
+		   "language \"Ruby!\" is not supported");
 	expect_400("{\"code\":\"x\",\"language\":\"\"}", "language \"\" is not supported");
 	expect_400("{\"code\":\"x\",\"language\":\"a-very-long-language\"}", "is not supported");
 	expect_400("{\"code\":\"x\",\"timeout_seconds\":\"10\"}", "must be a number");
