@@ -74,18 +74,13 @@ static int parse_number(const char *opt, const char *text, double *out)
 
 static int parse_args(int argc, char **argv, struct given *g)
 {
-	static const struct option opts[] = {{"config", required_argument, NULL, 'c'},
-					     {"output", required_argument, NULL, 'o'},
-					     {"kernel", required_argument, NULL, 'k'},
-					     {"initramfs", required_argument, NULL, 'i'},
-					     {"mem", required_argument, NULL, 'm'},
-					     {"cmdline", required_argument, NULL, 'L'},
-					     {"timeout", required_argument, NULL, 't'},
-					     {"console", no_argument, NULL, 'C'},
-					     {"if-stale", no_argument, NULL, 's'},
-					     {"no-working-set", no_argument, NULL, 'W'},
-					     {"help", no_argument, NULL, 'h'},
-					     {NULL, 0, NULL, 0}};
+	static const struct option opts[] = {
+	    {"config", required_argument, NULL, 'c'},  {"output", required_argument, NULL, 'o'},
+	    {"kernel", required_argument, NULL, 'k'},  {"initramfs", required_argument, NULL, 'i'},
+	    {"mem", required_argument, NULL, 'm'},     {"cmdline", required_argument, NULL, 'L'},
+	    {"timeout", required_argument, NULL, 't'}, {"console", no_argument, NULL, 'C'},
+	    {"if-stale", no_argument, NULL, 's'},      {"no-working-set", no_argument, NULL, 'W'},
+	    {"help", no_argument, NULL, 'h'},	       {NULL, 0, NULL, 0}};
 	*g = (struct given){0};
 	int c;
 	optind = 1;
