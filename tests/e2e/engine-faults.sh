@@ -41,7 +41,9 @@ refused_at_start truncated "$truncated" "truncated: expected"
 refused_at_start corrupt "$corrupt" "corrupt header"
 
 # --- at reload -----------------------------------------------------------
-start_static_pool 1
+# No VM pool: each request builds its own VM, so the failing ioctl below
+# (KVM_CREATE_VM) is on the request path.
+start_static_pool 1 "vm_pool.depth = 0"
 master=$E2E_FORKBOX_PID
 post /v1/exec "$(exec_body "$(code item before)")"
 expect "the pool serves with the good template" 200 "d[\"stdout\"] == \"item-before\n\""

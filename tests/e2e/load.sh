@@ -50,6 +50,21 @@ snapshot() { # FILE: "pid rss fds threads maps kvm_fds" per worker, then the mas
 	done >"$1"
 }
 idle() { [ -z "$(busy_workers)" ]; }
+# settled FILE: snapshot once nothing but RSS changes for 2 s (the workers'
+# VM pools refilled, used VMs destroyed); at most 60 s.
+settled() {
+	local end=$((SECONDS + 60)) prev cur
+	snapshot "$1"
+	prev=$(cut -d' ' -f1,3- "$1")
+	while [ $SECONDS -lt $end ]; do
+		sleep 2
+		snapshot "$1"
+		cur=$(cut -d' ' -f1,3- "$1")
+		[ "$cur" = "$prev" ] && return 0
+		prev=$cur
+	done
+	return 1
+}
 
 export FORKBOX_LOAD_KEY=$E2E_API_KEY FORKBOX_LOAD_DIALECT=$E2E_DIALECT FORKBOX_LOAD_SLEEP_MS=5 \
 	FORKBOX_LOAD_BATCH_EVERY=$batch_every
@@ -64,7 +79,7 @@ run_wrk "$warmup" "$E2E_TMP/warmup.out"
 check "warm-up: $(result "$E2E_TMP/warmup.out" | cut -d' ' -f1)" \
 	test "$(value wrong "$(result "$E2E_TMP/warmup.out")")" = 0
 wait_for 30 idle || not_ok "the pool is idle after the warm-up"
-snapshot "$E2E_TMP/before"
+settled "$E2E_TMP/before" || not_ok "the workers settle after the warm-up"
 
 # RSS and descriptors every 10 s during the run, for the report.
 (
@@ -79,7 +94,7 @@ wait "$sampler" 2>/dev/null
 r=$(result "$E2E_TMP/wrk.out")
 [ -n "$r" ] || { cat "$E2E_TMP/wrk.out" | diag; bail "wrk ran and printed its result line"; }
 wait_for 60 idle || not_ok "the pool is idle after the run"
-snapshot "$E2E_TMP/after"
+settled "$E2E_TMP/after" || not_ok "the workers settle after the run"
 
 requests=$(value requests "$r")
 answered=$(($(value exec_ok "$r") + $(value batch_ok "$r") + $(value s503 "$r") + $(value s429 "$r")))
@@ -122,16 +137,18 @@ for pid, (rss, fds, threads, maps, kvm) in after.items():
         bad.append("%s: RSS %d -> %d kB" % (pid, b[0], rss))
     if fds != b[1]:
         bad.append("%s: fds %d -> %d" % (pid, b[1], fds))
-    if threads != 1:
-        bad.append("%s: %d threads" % (pid, threads))
+    if threads != b[2]:
+        bad.append("%s: threads %d -> %d" % (pid, b[2], threads))
     if maps != b[3]:
         bad.append("%s: mappings %d -> %d" % (pid, b[3], maps))
-    if kvm:
-        bad.append("%s: %d KVM descriptors" % (pid, kvm))
+    if kvm != b[4]:
+        bad.append("%s: KVM descriptors %d -> %d" % (pid, b[4], kvm))
 print("; ".join(bad))
 PY
 )
-check "flat: RSS within $rss_slack_kb kB, the same descriptors and mappings, one thread, no KVM descriptor left${flat:+ ($flat)}" \
+# Idle, a worker holds its VM pool (threads, ready VMs' KVM descriptors):
+# after the run it must hold exactly what it held before.
+check "flat: RSS within $rss_slack_kb kB, the same descriptors, threads, mappings and KVM descriptors as before${flat:+ ($flat)}" \
 	test -z "$flat"
 check "the log has no worker failure" \
 	test -z "$(grep -E 'killed|exited with status|stopped by' "$E2E_TMP/forkbox.log")"

@@ -6,9 +6,11 @@
 #include "vmm/virtio/vsock.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <unistd.h>
 
 #define GUEST_CID 3
 
@@ -83,4 +85,31 @@ int mg_vmm_set_rip(struct fb_vm *vm, uint64_t rip)
 	if (ioctl(vm->vcpu_fd, KVM_SET_REGS, &regs) < 0)
 		return fb_error_errno("KVM_SET_REGS");
 	return 0;
+}
+
+int mg_forkable_open(struct mg_forkable *m, unsigned iterations)
+{
+	*m = (struct mg_forkable){.kvm = {.fd = -1}};
+	snprintf(m->path, sizeof(m->path), "/tmp/fb-microguest.XXXXXX");
+	int fd = mkstemp(m->path);
+	if (fd < 0)
+		return fb_error_errno("mkstemp %s", m->path);
+	close(fd);
+	struct fb_template_ram_options ro = {0};
+	if (mg_write_vmm_template(m->path, iterations) < 0 ||
+	    fb_template_open(m->path, &m->t) < 0 || fb_kvm_open(&m->kvm) < 0 ||
+	    fb_template_ram_load(m->t, &ro, &m->ram) < 0) {
+		mg_forkable_close(m);
+		return -1;
+	}
+	return 0;
+}
+
+void mg_forkable_close(struct mg_forkable *m)
+{
+	fb_template_ram_close(m->ram);
+	fb_template_close(m->t);
+	fb_kvm_close(&m->kvm);
+	unlink(m->path);
+	*m = (struct mg_forkable){.kvm = {.fd = -1}};
 }

@@ -7,7 +7,24 @@
 #define FORKBOX_TESTS_MICROGUEST_VMM_H
 
 #include "microguest.h"
+#include "vmm/kvm.h"
+#include "vmm/snapshot/template_file.h"
+#include "vmm/template_ram.h"
 #include "vmm/vm.h"
+
+/* What forks of the micro-guest need: its template in a temporary file,
+ * opened and held in RAM, and /dev/kvm. */
+struct mg_forkable {
+	char path[64];
+	struct fb_kvm kvm;
+	struct fb_template *t;
+	struct fb_template_ram *ram;
+};
+
+/* Writes a template whose snapshot counter is iterations and opens it all.
+ * 0 or -1 + fb_error_last(). */
+int mg_forkable_open(struct mg_forkable *m, unsigned iterations);
+void mg_forkable_close(struct mg_forkable *m);
 
 /* Template whose snapshot counter is iterations. 0 or -1 + fb_error_last(). */
 int mg_write_vmm_template(const char *path, unsigned iterations);

@@ -34,10 +34,7 @@
 #define WAIT_MS		 20000	     /* generous: the machine may be busy */
 
 struct fixture {
-	char path[64];
-	struct fb_kvm kvm;
-	struct fb_template *t;
-	struct fb_template_ram *ram;
+	struct mg_forkable fk;
 	pthread_t test_thread;
 	atomic_int built_inline, built_by_pool;
 	atomic_int destroyed, destroyed_inline, destroyed_unmarked;
@@ -46,8 +43,8 @@ struct fixture {
 static struct fb_vm *build(void *ctx)
 {
 	struct fixture *f = ctx;
-	struct fb_fork_options fo = {.ram = f->ram, .serial_fd = -1};
-	struct fb_vm *vm = fb_fork_create(&f->kvm, f->t, &fo);
+	struct fb_fork_options fo = {.ram = f->fk.ram, .serial_fd = -1};
+	struct fb_vm *vm = fb_fork_create(&f->fk.kvm, f->fk.t, &fo);
 	if (!vm)
 		return NULL;
 	if (fb_vm_prepare(vm) < 0) {
@@ -77,16 +74,8 @@ static int setup(void **state)
 {
 	struct fixture *f = calloc(1, sizeof(*f));
 	assert_non_null(f);
-	snprintf(f->path, sizeof(f->path), "/tmp/fb-vm-pool.XXXXXX");
-	int fd = mkstemp(f->path);
-	assert_true(fd >= 0);
-	close(fd);
-	if (mg_write_vmm_template(f->path, SNAPSHOT_COUNTER) < 0 ||
-	    fb_template_open(f->path, &f->t) < 0 || fb_kvm_open(&f->kvm) < 0)
+	if (mg_forkable_open(&f->fk, SNAPSHOT_COUNTER) < 0)
 		fail_msg("setup: %s", fb_error_last());
-	struct fb_template_ram_options ro = {0};
-	if (fb_template_ram_load(f->t, &ro, &f->ram) < 0)
-		fail_msg("template in RAM: %s", fb_error_last());
 	f->test_thread = pthread_self();
 	*state = f;
 	return 0;
@@ -95,10 +84,7 @@ static int setup(void **state)
 static int teardown(void **state)
 {
 	struct fixture *f = *state;
-	fb_template_ram_close(f->ram);
-	fb_template_close(f->t);
-	fb_kvm_close(&f->kvm);
-	unlink(f->path);
+	mg_forkable_close(&f->fk);
 	free(f);
 	return 0;
 }

@@ -26,23 +26,14 @@
 #define TOUCH_PAGE (MG_TOUCH_GPA / FB_GUEST_PAGE_SIZE)
 
 struct fixture {
-	char path[64];
-	struct fb_kvm kvm;
-	struct fb_template *t;
-	struct fb_template_ram *ram;
+	struct mg_forkable fk;
 };
 
 static int setup(void **state)
 {
 	struct fixture *f = calloc(1, sizeof(*f));
 	assert_non_null(f);
-	snprintf(f->path, sizeof(f->path), "/tmp/fb-wset.XXXXXX");
-	int fd = mkstemp(f->path);
-	assert_true(fd >= 0);
-	close(fd);
-	struct fb_template_ram_options ro = {0};
-	if (mg_write_vmm_template(f->path, 100) < 0 || fb_template_open(f->path, &f->t) < 0 ||
-	    fb_kvm_open(&f->kvm) < 0 || fb_template_ram_load(f->t, &ro, &f->ram) < 0)
+	if (mg_forkable_open(&f->fk, 100) < 0)
 		fail_msg("setup: %s", fb_error_last());
 	*state = f;
 	return 0;
@@ -51,18 +42,15 @@ static int setup(void **state)
 static int teardown(void **state)
 {
 	struct fixture *f = *state;
-	fb_template_ram_close(f->ram);
-	fb_template_close(f->t);
-	fb_kvm_close(&f->kvm);
-	unlink(f->path);
+	mg_forkable_close(&f->fk);
 	free(f);
 	return 0;
 }
 
 static struct fb_vm *fork_vm(struct fixture *f)
 {
-	struct fb_fork_options fo = {.ram = f->ram, .serial_fd = -1};
-	struct fb_vm *vm = fb_fork_create(&f->kvm, f->t, &fo);
+	struct fb_fork_options fo = {.ram = f->fk.ram, .serial_fd = -1};
+	struct fb_vm *vm = fb_fork_create(&f->fk.kvm, f->fk.t, &fo);
 	if (!vm)
 		fail_msg("fork: %s", fb_error_last());
 	return vm;
