@@ -56,8 +56,6 @@ check "postinst enables and starts forkbox.service; forkbox.socket is left to th
 	sh -c "grep -q \"deb-systemd-helper enable 'forkbox.service'\" '$tmp/postinst' && \
 	       grep -q \"deb-systemd-invoke .* 'forkbox.service'\" '$tmp/postinst' && \
 	       ! grep -q \"deb-systemd-invoke .*'forkbox.socket'\" '$tmp/postinst'"
-check "postinst creates the template store /var/lib/forkbox/templates, writable by forkbox (rotation)" \
-	grep -q '^[[:space:]]*install -d .*-o forkbox .*/var/lib/forkbox/templates$' "$tmp/postinst"
 check "postrm purge removes /var/lib/forkbox" grep -q 'rm -rf /var/lib/forkbox' "$tmp/postrm"
 depends=$(sed -n 's/^Depends: //p' "$tmp/control")
 check "Depends: adduser and the libraries (${depends})" \
