@@ -60,6 +60,15 @@ fb_vm_template() {
 	echo "$t"
 }
 
+# fb_vm_kvm_group: in the KVM test host (thrown away after the run), gives
+# /dev/kvm what udev gives it on a Debian host, group kvm and mode 0660: the
+# test host's devtmpfs makes it root-only. Fails elsewhere (nothing done).
+fb_vm_kvm_group() {
+	[ "${FORKBOX_VM_RUNNER:-}" = kvmhost ] || [ -e /run/kvmhost ] || return 1
+	getent group kvm >/dev/null || addgroup --system kvm >/dev/null
+	chgrp kvm /dev/kvm && chmod 660 /dev/kvm
+}
+
 # fb_vm_service_template: sets $service_template to a copy of the template
 # that forkbox-fcgi's users can read, in $service_dir (removed by
 # fb_vm_cleanup), and makes /dev/kvm usable by the forkbox user (the
@@ -79,11 +88,7 @@ fb_vm_service_template() {
 	service_template=$service_dir/python.tmpl
 	ln "$template" "$service_template" 2>/dev/null || cp "$template" "$service_template"
 	chmod 644 "$service_template"
-	if [ "${FORKBOX_VM_RUNNER:-}" = kvmhost ] || [ -e /run/kvmhost ]; then
-		# The test host is thrown away after the run; its devtmpfs makes
-		# /dev/kvm root-only.
-		getent group kvm >/dev/null || addgroup --system kvm >/dev/null
-		chgrp kvm /dev/kvm && chmod 660 /dev/kvm
+	if fb_vm_kvm_group; then
 		adduser www-data kvm >/dev/null
 	fi
 	for u in forkbox www-data; do

@@ -101,13 +101,16 @@ fi
 # Unnumbered lines of one test-host boot per file. The boots share one
 # host directory ($FORKBOX_VM_SHARED, writable inside), so the template is
 # built once per suite run. A boot that froze (exit 126) is a failure naming
-# the file and the operation it froze in; it is not run again.
+# the file and the operation it froze in; it is not run again. The runner's
+# diagnostics of a freeze are kept under $FORKBOX_KVMHOST_DIAG_DIR.
 run_files_in_testhost() {
 	local f name rc out op
 	out=$(mktemp /var/tmp/forkbox-vm-suite.XXXXXX)
 	while IFS= read -r f; do
 		name=${f##*/}
-		FORKBOX_VM_TESTS=$name "$FORKBOX_SRCDIR/tests/kvmhost/run" --quiet \
+		FORKBOX_VM_TESTS=$name \
+			FORKBOX_KVMHOST_DIAG_DIR=${FORKBOX_KVMHOST_DIAG_DIR:-/var/tmp/forkbox-vm-freezes} \
+			"$FORKBOX_SRCDIR/tests/kvmhost/run" --quiet \
 			--timeout "$(($(file_timeout "$f") + 120))" --share "$FORKBOX_VM_SHARED" \
 			-- "$here/suite.sh" --run-files >"$out" 2>&1
 		rc=$?

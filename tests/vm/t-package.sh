@@ -75,6 +75,8 @@ else
 	tail -n 30 /tmp/apt.log | diag
 	exit 1
 fi
+# The package's user opens /dev/kvm through group kvm, as udev sets it up.
+fb_vm_kvm_group
 groups=$(id -nG forkbox 2>/dev/null)
 check "user forkbox in group kvm (groups: ${groups:-no such user})" grep -qw kvm <<<"$groups"
 conffiles=$(dpkg-query -W -f '${Conffiles}' forkbox)
