@@ -230,10 +230,15 @@ wait_for() {
 }
 
 free_port() {
-	local p i
+	# Below the ephemeral range: a port there can be taken at any moment as
+	# the local end of an outgoing connection (then bind fails with
+	# EADDRINUSE), which ss -l does not show.
+	local p i low
+	read -r low _ </proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || low=32768
+	[ "$low" -gt 11000 ] 2>/dev/null || low=32768
 	for ((i = 0; i < 100; i++)); do
-		p=$((20000 + (RANDOM * 32768 + RANDOM) % 40000))
-		if ! ss -Hltn "sport = :$p" 2>/dev/null | grep -q .; then
+		p=$((10000 + (RANDOM * 32768 + RANDOM) % (low - 10000)))
+		if ! ss -Htan "sport = :$p" 2>/dev/null | grep -q .; then
 			echo "$p"
 			return 0
 		fi
