@@ -122,7 +122,9 @@ echo "during (t rss_kb fds per worker):" | diag
 diag <"$E2E_TMP/series"
 check "the same $children workers and master before and after (none crashed or recycled)" \
 	test "$(cut -d' ' -f1 "$E2E_TMP/before")" = "$(cut -d' ' -f1 "$E2E_TMP/after")"
-flat=$("$E2E_PYTHON" - "$E2E_TMP/before" "$E2E_TMP/after" "$rss_slack_kb" <<'PY'
+# changes BEFORE AFTER: what differs between two snapshots ("" when flat).
+changes() {
+	"$E2E_PYTHON" - "$1" "$2" "$rss_slack_kb" <<'PY'
 import sys
 before = {l.split()[0]: list(map(int, l.split()[1:])) for l in open(sys.argv[1])}
 after = {l.split()[0]: list(map(int, l.split()[1:])) for l in open(sys.argv[2])}
@@ -145,10 +147,27 @@ for pid, (rss, fds, threads, maps, kvm) in after.items():
         bad.append("%s: KVM descriptors %d -> %d" % (pid, b[4], kvm))
 print("; ".join(bad))
 PY
-)
+}
+flat=$(changes "$E2E_TMP/before" "$E2E_TMP/after")
+# A worker's mappings may grow once as glibc keeps the stack of an exited
+# thread (VMs' vCPU threads, batch threads) or adds a malloc arena at a
+# concurrency the warm-up did not reach: bounded caches, not leaks. A leak
+# grows with every round, so when only mappings differ, one more round must
+# leave them where they are.
+flat_note=
+if [ -n "$flat" ] && [ -z "$(echo "$flat" | tr ';' '\n' | grep -v 'mappings')" ]; then
+	run_wrk "$warmup" "$E2E_TMP/round2.out"
+	check "a second round ($(result "$E2E_TMP/round2.out" | cut -d' ' -f1)): no wrong answer" \
+		test "$(value wrong "$(result "$E2E_TMP/round2.out")")" = 0
+	wait_for 60 idle || not_ok "the pool is idle after a second round"
+	settled "$E2E_TMP/again" || not_ok "the workers settle after a second round"
+	again=$(changes "$E2E_TMP/after" "$E2E_TMP/again")
+	flat_note=" (after the run: $flat; a second round changed ${again:-nothing})"
+	flat=$again
+fi
 # Idle, a worker holds its VM pool (threads, ready VMs' KVM descriptors):
 # after the run it must hold exactly what it held before.
-check "flat: RSS within $rss_slack_kb kB, the same descriptors, threads, mappings and KVM descriptors as before${flat:+ ($flat)}" \
+check "flat: RSS within $rss_slack_kb kB, the same descriptors, threads, mappings and KVM descriptors as before${flat_note}${flat:+ ($flat)}" \
 	test -z "$flat"
 check "the log has no worker failure" \
 	test -z "$(grep -E 'killed|exited with status|stopped by' "$E2E_TMP/forkbox.log")"
