@@ -130,8 +130,32 @@ static int select_templates(const struct fb_template_setup *s, char **names, int
 	return 0;
 }
 
+static int open_kvm(struct fb_kvm *kvm)
+{
+	struct fb_kvm_report report;
+	if (fb_probe_kvm(&report) != FB_KVM_NATIVE)
+		return fb_error("this host cannot boot a stock guest kernel: %s; %s", report.reason,
+				report.fallback);
+	return fb_kvm_open(kvm);
+}
+
+/* KVM, opened when first needed: `--if-stale` with nothing stale needs
+ * none unless a stored template's CPU is to be checked. */
+struct kvm_once {
+	struct fb_kvm kvm;
+	bool opened;
+};
+
+static const struct fb_kvm *need_kvm(struct kvm_once *k)
+{
+	if (!k->opened && open_kvm(&k->kvm) < 0)
+		return NULL;
+	k->opened = true;
+	return &k->kvm;
+}
+
 /* --if-stale: 1 when the stored template is current and for this CPU. */
-static int up_to_date(const struct fb_kvm *kvm, const char *path, const struct fb_recipe *r,
+static int up_to_date(struct kvm_once *k, const char *path, const struct fb_recipe *r,
 		      const struct fb_guest_image *img, const char *name)
 {
 	struct fb_stored st;
@@ -145,7 +169,16 @@ static int up_to_date(const struct fb_kvm *kvm, const char *path, const struct f
 		fprintf(stderr, "template %s: stale, rebuilding: %s\n", name, why);
 		return 0;
 	}
+	const struct fb_kvm *kvm = need_kvm(k);
 	struct fb_template *t;
+	if (!kvm) {
+		/* Nothing to build with either; forking checks the CPU again. */
+		fprintf(
+		    stderr,
+		    "template %s: up to date (generation %u, built %s); its CPU not checked: %s\n",
+		    name, st.generation, st.created, fb_error_last());
+		return 1;
+	}
 	if (fb_template_open(path, &t) == 0) {
 		int cpu_ok = fb_template_check_host(t, kvm->fd) == 0;
 		fb_template_close(t);
@@ -167,22 +200,30 @@ static int ensure_store(const char *store)
 }
 
 static int build_one(const struct fb_template_setup *s, const struct build_args *a,
-		     const struct fb_kvm *kvm, const struct fb_template_decl *t)
+		     struct kvm_once *k, const struct fb_template_decl *t)
 {
+	char path[FB_PATH_MAX + 64], cmdline[FB_BOOT_CMDLINE_MAX] = "";
+	if (a->output)
+		snprintf(path, sizeof(path), "%s", a->output);
+	else
+		fb_template_setup_path(s, t->name, path, sizeof(path));
+	/* Nothing stored: it will be built, so no root filesystem without KVM. */
+	if (access(path, F_OK) < 0 && !need_kvm(k))
+		return -1;
 	struct fb_recipe r;
 	struct fb_guest_image img;
 	if (fb_template_setup_inputs(s, t, true, &r, &img) < 0)
 		return -1;
 	if (a->kernel)
 		snprintf(img.kernel, sizeof(img.kernel), "%s", a->kernel);
-	char path[FB_PATH_MAX + 64], cmdline[FB_BOOT_CMDLINE_MAX] = "";
-	if (a->output)
-		snprintf(path, sizeof(path), "%s", a->output);
-	else
-		fb_template_setup_path(s, t->name, path, sizeof(path));
 	int rc = 0;
-	if (a->if_stale && !a->initramfs && up_to_date(kvm, path, &r, &img, t->name))
+	if (a->if_stale && !a->initramfs && up_to_date(k, path, &r, &img, t->name))
 		goto out;
+	const struct fb_kvm *kvm = need_kvm(k);
+	if (!kvm) {
+		rc = -1;
+		goto out;
+	}
 	if (!a->output && (rc = ensure_store(s->cfg.template_.store)) < 0)
 		goto out;
 	if (a->cmdline)
@@ -208,13 +249,11 @@ out:
 	return rc;
 }
 
-static int open_kvm(struct fb_kvm *kvm)
+/* The last error, for `forkbox template SUB`: the exit status 1. */
+static int report_failure(const char *sub)
 {
-	struct fb_kvm_report report;
-	if (fb_probe_kvm(&report) != FB_KVM_NATIVE)
-		return fb_error("this host cannot boot a stock guest kernel: %s; %s", report.reason,
-				report.fallback);
-	return fb_kvm_open(kvm);
+	fprintf(stderr, "forkbox template %s: %s\n", sub, fb_error_last());
+	return 1;
 }
 
 /* The command line, the settings and the templates it names: 0, or the
@@ -228,9 +267,8 @@ static int begin(int argc, char **argv, const char *sub, struct build_args *a,
 	*n = 0;
 	if (fb_template_setup_load(s, a->config, a->store) < 0 ||
 	    select_templates(s, a->names, a->n_names, sel, n, a->output != NULL) < 0) {
-		fprintf(stderr, "forkbox template %s: %s\n", sub, fb_error_last());
 		fb_template_setup_free(s);
-		return 1;
+		return report_failure(sub);
 	}
 	return 0;
 }
@@ -244,20 +282,20 @@ int fb_cmd_template_build(int argc, char **argv)
 	int rc = begin(argc, argv, "build", &a, &s, sel, &n);
 	if (rc)
 		return rc;
-	struct fb_kvm kvm;
-	if (open_kvm(&kvm) < 0) {
-		fprintf(stderr, "forkbox template build: %s\n", fb_error_last());
+	struct kvm_once kvm = {.opened = false};
+	/* Fail before any root filesystem is built, unless nothing may need
+	 * building. */
+	if (!a.if_stale && !need_kvm(&kvm)) {
 		fb_template_setup_free(&s);
-		return 1;
+		return report_failure("build");
 	}
 	int failed = 0;
 	for (size_t i = 0; i < n; i++) {
-		if (build_one(&s, &a, &kvm, sel[i]) < 0) {
-			fprintf(stderr, "forkbox template build: %s\n", fb_error_last());
-			failed = 1;
-		}
+		if (build_one(&s, &a, &kvm, sel[i]) < 0)
+			failed = report_failure("build");
 	}
-	fb_kvm_close(&kvm);
+	if (kvm.opened)
+		fb_kvm_close(&kvm.kvm);
 	fb_template_setup_free(&s);
 	return failed;
 }
@@ -300,14 +338,11 @@ int fb_cmd_template_image(int argc, char **argv)
 		struct fb_recipe r;
 		struct fb_guest_image img;
 		if (fb_template_setup_inputs(&s, sel[i], true, &r, &img) < 0) {
-			fprintf(stderr, "forkbox template image: %s\n", fb_error_last());
-			failed = 1;
+			failed = report_failure("image");
 			continue;
 		}
-		if (write_recipe_cpio(&s, &r) < 0) {
-			fprintf(stderr, "forkbox template image: %s\n", fb_error_last());
-			failed = 1;
-		}
+		if (write_recipe_cpio(&s, &r) < 0)
+			failed = report_failure("image");
 		printf("%s: %s (sha256 %.16s)\n", sel[i]->name, img.rootfs, img.rootfs_sha256);
 		fb_recipe_free(&r);
 	}

@@ -1,5 +1,6 @@
 /* Test harness for the guest agent on the host (see agent_harness.h). */
 #include "agent_harness.h"
+#include "fixture_files.h"
 
 #include "util/error.h"
 
@@ -46,23 +47,13 @@ const char *agent_runtime = "python";
  * node sessions, made on first use and removed at exit. */
 static char python_recipe[64], node_recipe[64];
 
-static void write_file(const char *dir, const char *name, const char *text)
-{
-	char path[128];
-	snprintf(path, sizeof(path), "%s/%s", dir, name);
-	FILE *f = fopen(path, "w");
-	assert_non_null(f);
-	fputs(text, f);
-	assert_int_equal(fclose(f), 0);
-}
-
 static void make_recipe(char *dir, const char *recipe, const char *prelude, const char *bind)
 {
 	strcpy(dir, "/tmp/forkbox-agent-test.XXXXXX");
 	assert_non_null(mkdtemp(dir));
-	write_file(dir, "recipe", recipe);
-	write_file(dir, "prelude", prelude);
-	write_file(dir, "bind", bind);
+	test_write_file(dir, "recipe", recipe);
+	test_write_file(dir, "prelude", prelude);
+	test_write_file(dir, "bind", bind);
 }
 
 static void remove_recipes(void)

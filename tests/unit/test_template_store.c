@@ -2,6 +2,7 @@
  * filesystem built for the recipe, the recipe's own files for the guest)
  * and the staleness check of a stored template (src/vmm/template_store.c),
  * without KVM. */
+#include "fixture_files.h"
 #include "util/error.h"
 #include "util/recipe.h"
 #include "vmm/guest_image.h"
@@ -25,26 +26,16 @@ struct fixture {
 	char kernel[128];
 };
 
-static void put(const char *dir, const char *name, const char *text)
-{
-	char path[256];
-	snprintf(path, sizeof(path), "%s/%s", dir, name);
-	FILE *f = fopen(path, "w");
-	assert_non_null(f);
-	fputs(text, f);
-	assert_int_equal(fclose(f), 0);
-}
-
 static int setup(void **state)
 {
 	struct fixture *f = calloc(1, sizeof(*f));
 	strcpy(f->dir, "/tmp/forkbox-store-test.XXXXXX");
 	assert_non_null(mkdtemp(f->dir));
-	put(f->dir, "vmlinux", "kernel");
-	put(f->dir, "overlay.cpio.zst", "agent");
-	put(f->dir, "rootfs-py.cpio.zst", "rootfs");
-	put(f->dir, "rootfs-py.request",
-	    "runtime python\npackage python3\npackage python3-numpy\n");
+	test_write_file(f->dir, "vmlinux", "kernel");
+	test_write_file(f->dir, "overlay.cpio.zst", "agent");
+	test_write_file(f->dir, "rootfs-py.cpio.zst", "rootfs");
+	test_write_file(f->dir, "rootfs-py.request",
+			"runtime python\npackage python3\npackage python3-numpy\n");
 	snprintf(f->kernel, sizeof(f->kernel), "%s/vmlinux", f->dir);
 	f->src = (struct fb_guest_image_source){.kernel = f->kernel, .images = f->dir};
 	/* Packages in another order than the request: it is sorted. */
@@ -88,7 +79,7 @@ static void test_image_for_other_packages(void **state)
 {
 	struct fixture *f = *state;
 	struct fb_guest_image img;
-	put(f->dir, "rootfs-py.request", "runtime python\npackage python3\n");
+	test_write_file(f->dir, "rootfs-py.request", "runtime python\npackage python3\n");
 	assert_int_equal(fb_guest_image_find(&f->r, &f->src, false, &img), -1);
 	assert_non_null(strstr(fb_error_last(), "recipe py: "));
 	assert_non_null(strstr(fb_error_last(), "was built for other packages or another runtime"));
@@ -113,7 +104,7 @@ static void test_image_built(void **state)
 		 "#!/bin/sh\necho \"$@\" >\"$1/args\"\necho x >\"$1/rootfs-$2.cpio.zst\"\n"
 		 "printf 'runtime %%s\\npackage python3\\npackage python3-numpy\\n' \"$3\" "
 		 ">\"$1/rootfs-$2.request\"\n");
-	put(f->dir, "build.sh", script);
+	test_write_file(f->dir, "build.sh", script);
 	assert_int_equal(chmod(builder, 0755), 0);
 	f->src.builder = builder;
 	if (fb_guest_image_find(&f->r, &f->src, true, &img) < 0)

@@ -5,6 +5,7 @@
  * Tracebacks name main.py in both (the reference's directory is cut) and
  * object addresses (0x...) are blanked. */
 #include "agent_harness.h"
+#include "fixture_files.h"
 
 #include <ctype.h>
 #include <fcntl.h>
@@ -72,14 +73,6 @@ static void normalize(char *s, const char *cut)
 	*w = '\0';
 }
 
-static void write_text(const char *path, const char *text)
-{
-	FILE *f = fopen(path, "w");
-	assert_non_null(f);
-	assert_int_equal(fputs(text, f) >= 0, 1);
-	assert_int_equal(fclose(f), 0);
-}
-
 static void exec_python(const char *dir)
 {
 	char path[512];
@@ -102,7 +95,7 @@ static void run_reference(const char *code, struct reference *ref)
 	char dir[] = "/tmp/fb-worker-exit.XXXXXX", path[512], cut[64];
 	assert_non_null(mkdtemp(dir));
 	snprintf(path, sizeof(path), "%s/main.py", dir);
-	write_text(path, code);
+	test_write_file(NULL, path, code);
 	pid_t pid = fork();
 	assert_true(pid >= 0);
 	if (pid == 0)
