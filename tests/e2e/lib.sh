@@ -229,6 +229,24 @@ wait_for() {
 	done
 }
 
+# steady CMD...: run CMD every 0.5 s until it prints the same thing 6 times
+# in a row (2.5 s), at most 90 s; prints that, or fails printing the last.
+steady() {
+	local last='' now same=0 i
+	for ((i = 0; i < 180; i++)); do
+		now=$("$@")
+		if [ "$now" = "$last" ]; then same=$((same + 1)); else same=0; fi
+		last=$now
+		if [ $same -ge 5 ]; then
+			echo "$now"
+			return 0
+		fi
+		sleep 0.5
+	done
+	echo "$last"
+	return 1
+}
+
 free_port() {
 	# Below the ephemeral range: a port there can be taken at any moment as
 	# the local end of an outgoing connection (then bind fails with

@@ -51,17 +51,7 @@ WORKER=$(worker_pid)
 # The idle worker keeps its ready-VM pool (vm_pool.depth VMs, each with
 # its KVM fds and threads): its idle state is what it settles to.
 state() { echo "$(kvm_fds "$WORKER") $(threads "$WORKER")"; }
-settle() { # waits until state() holds still for 3 s (at most 90 s)
-	local last='' same=0 now i
-	for ((i = 0; i < 180 && same < 6; i++)); do
-		now=$(state)
-		if [ "$now" = "$last" ]; then same=$((same + 1)); else same=0; fi
-		last=$now
-		sleep 0.5
-	done
-	echo "$last"
-}
-read -r BASE_FDS BASE_THREADS <<<"$(settle)"
+read -r BASE_FDS BASE_THREADS <<<"$(steady state)"
 echo "# worker $WORKER when idle: $BASE_FDS KVM fds (its ready VMs), $BASE_THREADS threads"
 
 # hostile NAME TIMEOUT_S CODE CHECK: post CODE, CHECK (a Python expression
@@ -79,7 +69,7 @@ hostile() {
 next_request_ok() {
 	local pid fds th
 	pid=$(worker_pid)
-	read -r fds th <<<"$(settle)"
+	read -r fds th <<<"$(steady state)"
 	if [ "$pid" = "$WORKER" ] && [ "$fds" = "$BASE_FDS" ] && [ "$th" = "$BASE_THREADS" ]; then
 		ok "after $1: same worker, its VM is gone (back to idle: $fds KVM fds, $th threads)"
 	else
