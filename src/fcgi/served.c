@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 /* An engine and who uses it: every generation whose set holds the same
  * unchanged file. Master-side bookkeeping, one thread. */
@@ -98,8 +99,13 @@ static int read_recipe(struct fb_served *t, const struct fb_config *cfg,
 	char path[FB_PATH_MAX + 32];
 	struct fb_recipe r;
 	fb_config_recipe_path(cfg, d, path, sizeof(path));
-	if (fb_recipe_load(&r, path) < 0)
+	if (fb_recipe_load(&r, path) < 0) {
+		if (access(path, R_OK) < 0 && errno == EACCES)
+			return fb_error("template %s: recipe %s: not readable by uid %u (the "
+					"server reads its recipes as daemon.user; docs/DEPLOY.md)",
+					d->name, path, (unsigned)geteuid());
 		return fb_error_prefix("template %s", d->name);
+	}
 	snprintf(t->runtime, sizeof(t->runtime), "%s", r.runtime);
 	memcpy(t->languages, r.languages, sizeof(t->languages));
 	t->n_languages = r.n_languages;

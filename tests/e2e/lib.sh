@@ -153,6 +153,11 @@ e2e_init() {
 			bail "user $E2E_FORKBOX_USER exists (scripts/install-deps creates it)"
 		chown "$E2E_FORKBOX_USER" "$E2E_TMP"
 	fi
+	# The recipes as a deployment has them (/usr/share/forkbox/recipes),
+	# readable by forkbox-fcgi's user: the source tree may not be (a clone
+	# under /root).
+	cp -r "$E2E_SRCDIR/guest/recipes" "$E2E_TMP/recipes" && chmod -R a+rX "$E2E_TMP/recipes" ||
+		bail "copy the recipes into $E2E_TMP"
 	trap e2e_cleanup EXIT
 	trap 'echo "# interrupted"; exit 1' TERM INT HUP
 	(
@@ -284,7 +289,7 @@ forkbox_conf() {
 	shift
 	declare -A v=(
 		[template.store]="\"$E2E_TMP\""
-		[template.recipes]="\"$E2E_SRCDIR/guest/recipes\""
+		[template.recipes]="\"$E2E_TMP/recipes\""
 		[pool.listen]="\"$E2E_SOCK\""
 		[pool.listen_owner]="\"$E2E_WEB_USER\""
 		[pool.listen_group]="\"$E2E_WEB_GROUP\""

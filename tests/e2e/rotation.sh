@@ -36,14 +36,24 @@ fi
 chmod 644 "$template"
 [ -z "$E2E_FORKBOX_USER" ] || chown -R "$E2E_FORKBOX_USER" "$store"
 
+# The guest image a rebuild boots, readable by forkbox-fcgi's user (the
+# build tree may not be); the fake engine reads none of it.
+guest=$E2E_BUILDDIR/guest/out
+if [ "$E2E_FULL" != 1 ]; then
+	guest=$E2E_TMP/guest
+	mkdir "$guest" && (cd "$E2E_BUILDDIR/guest/out" &&
+		cp vmlinux cmdline overlay.cpio.zst rootfs-python.cpio.zst rootfs-python.request \
+			"$guest/") && chmod -R a+rX "$guest" || bail "copy the guest image into $guest"
+fi
+
 # conf MAX_FORKS: the configuration, template python rotating after
 # MAX_FORKS forks (0: never).
 conf() {
 	E2E_TEMPLATES="python = { path = \"$template\"; max_forks = $1; };"
 	forkbox_conf "$E2E_TMP/forkbox.conf" 'pool.pm = "static"' "pool.max_children = 2" \
 		"pool.max_requests = 0" "pool.queue_timeout_ms = 60000" \
-		"template.store = \"$store\"" "template.kernel = \"$E2E_BUILDDIR/guest/out/vmlinux\"" \
-		"template.images = \"$E2E_BUILDDIR/guest/out\"" "limits.default_timeout_seconds = 120"
+		"template.store = \"$store\"" "template.kernel = \"$guest/vmlinux\"" \
+		"template.images = \"$guest\"" "limits.default_timeout_seconds = 120"
 }
 conf 3
 start_forkbox "$E2E_TMP/forkbox.conf"

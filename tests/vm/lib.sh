@@ -60,14 +60,9 @@ fb_vm_template() {
 	echo "$t"
 }
 
-# fb_vm_kvm_group: in the KVM test host (thrown away after the run), gives
-# /dev/kvm what udev gives it on a Debian host, group kvm and mode 0660: the
-# test host's devtmpfs makes it root-only. Fails elsewhere (nothing done).
-fb_vm_kvm_group() {
-	[ "${FORKBOX_VM_RUNNER:-}" = kvmhost ] || [ -e /run/kvmhost ] || return 1
-	getent group kvm >/dev/null || addgroup --system kvm >/dev/null
-	chgrp kvm /dev/kvm && chmod 660 /dev/kvm
-}
+# fb_vm_kvm_group: in the KVM test host, /dev/kvm for group kvm as on a
+# Debian host (tests/kvmhost/kvm-group); fails elsewhere (nothing done).
+fb_vm_kvm_group() { "$(dirname "${BASH_SOURCE[0]}")/../kvmhost/kvm-group"; }
 
 # fb_vm_service_template: sets $service_template to a copy of the template
 # that forkbox-fcgi's users can read, in $service_dir (removed by
