@@ -234,15 +234,17 @@ wait_for() {
 	done
 }
 
-# steady CMD...: run CMD every 0.5 s until it prints the same thing 6 times
-# in a row (2.5 s), at most 90 s; prints that, or fails printing the last.
+# steady HOLD_S MAX_S CMD...: run CMD every 0.5 s until it prints the same
+# thing for HOLD_S seconds, at most MAX_S seconds; prints that, or fails
+# printing the last.
 steady() {
-	local last='' now same=0 i
-	for ((i = 0; i < 180; i++)); do
+	local hold=$(($1 * 2)) tries=$(($2 * 2)) last='' now same=0 i
+	shift 2
+	for ((i = 0; i < tries; i++)); do
 		now=$("$@")
 		if [ "$now" = "$last" ]; then same=$((same + 1)); else same=0; fi
 		last=$now
-		if [ $same -ge 5 ]; then
+		if [ $same -ge $hold ]; then
 			echo "$now"
 			return 0
 		fi

@@ -50,13 +50,13 @@ snapshot() { # FILE: "pid rss fds threads maps kvm_fds" per worker, then the mas
 	done >"$1"
 }
 idle() { [ -z "$(busy_workers)" ]; }
-# settled FILE: snapshot once nothing but RSS changes for 2.5 s (the workers'
-# VM pools refilled, used VMs destroyed); at most 90 s.
+# settled FILE: snapshot once nothing but RSS changes for 2 s (the workers'
+# VM pools refilled, used VMs destroyed); at most 60 s.
 settled_state() {
 	snapshot "$1"
 	cut -d' ' -f1,3- "$1"
 }
-settled() { steady settled_state "$1" >/dev/null; }
+settled() { steady 2 60 settled_state "$1" >/dev/null; }
 
 export FORKBOX_LOAD_KEY=$E2E_API_KEY FORKBOX_LOAD_DIALECT=$E2E_DIALECT FORKBOX_LOAD_SLEEP_MS=5 \
 	FORKBOX_LOAD_BATCH_EVERY=$batch_every

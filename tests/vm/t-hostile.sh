@@ -49,9 +49,10 @@ expect "one forkbox-fcgi worker behind nginx answers print(6 * 7)" 200 "$(result
 WORKER=$(worker_pid)
 [ "$(wc -w <<<"$WORKER")" = 1 ] || bail "exactly one worker process (got: $WORKER)"
 # The idle worker keeps its ready-VM pool (vm_pool.depth VMs, each with
-# its KVM fds and threads): its idle state is what it settles to.
+# its KVM fds and threads): its idle state is what it settles to, holding
+# still for 3 s (at most 90 s).
 state() { echo "$(kvm_fds "$WORKER") $(threads "$WORKER")"; }
-read -r BASE_FDS BASE_THREADS <<<"$(steady state)"
+read -r BASE_FDS BASE_THREADS <<<"$(steady 3 90 state)"
 echo "# worker $WORKER when idle: $BASE_FDS KVM fds (its ready VMs), $BASE_THREADS threads"
 
 # hostile NAME TIMEOUT_S CODE CHECK: post CODE, CHECK (a Python expression
@@ -69,7 +70,7 @@ hostile() {
 next_request_ok() {
 	local pid fds th
 	pid=$(worker_pid)
-	read -r fds th <<<"$(steady state)"
+	read -r fds th <<<"$(steady 3 90 state)"
 	if [ "$pid" = "$WORKER" ] && [ "$fds" = "$BASE_FDS" ] && [ "$th" = "$BASE_THREADS" ]; then
 		ok "after $1: same worker, its VM is gone (back to idle: $fds KVM fds, $th threads)"
 	else
