@@ -105,13 +105,15 @@ def reseed(seed):
 
 
 def redirect_stdio():
-    """Point fds 0-2 at /dev/null and the output pipes, at the OS level."""
+    """Point fds 0-2 at /dev/null and the output pipes, at the OS level.
+    Done before the snapshot (nothing is written to them until the job
+    runs), so forks do not build these objects again."""
     null = os.open("/dev/null", os.O_RDONLY)
     os.dup2(null, 0)
     os.close(null)
     os.dup2(STDOUT_FD, 1)
     os.dup2(STDERR_FD, 2)
-    for fd in (STDOUT_FD, STDERR_FD, JOB_FD):
+    for fd in (STDOUT_FD, STDERR_FD):
         os.close(fd)
     # Kept for the exit report (leave()); programs the code runs do not get it.
     os.set_inheritable(STATUS_FD, False)
@@ -129,7 +131,8 @@ def redirect_stdio():
 
 def fresh_main(bound):
     """A new __main__ module, so `if __name__ == "__main__":` and pickling
-    work, holding the recipe's bound names."""
+    work, holding the recipe's bound names. Made before the snapshot: each
+    fork runs one job in it."""
     main = types.ModuleType("__main__")
     main.__dict__.update(bound)
     main.__dict__.update(__builtins__=builtins, __file__=SOURCE_NAME, __cached__=None)
@@ -168,13 +171,12 @@ def report_exception(exc):
         sys.excepthook(type(exc), exc, exc.__traceback__)
 
 
-def run(code, bound):
-    """Run the user code like `python3 main.py`; returns the exit status:
-    0 on completion, 1 after an uncaught exception (traceback on stderr),
-    sys.exit()'s status otherwise."""
+def run(code, scope):
+    """Run the user code like `python3 main.py` in scope (fresh_main());
+    returns the exit status: 0 on completion, 1 after an uncaught exception
+    (traceback on stderr), sys.exit()'s status otherwise."""
     text = code.decode("utf-8", errors="surrogateescape")
     linecache.cache[SOURCE_NAME] = (len(text), None, text.splitlines(True), SOURCE_NAME)
-    scope = fresh_main(bound)
     try:
         exec(compile(code, SOURCE_NAME, "exec", dont_inherit=True), scope)
     except SystemExit as exc:
@@ -267,6 +269,19 @@ def leave():
     report_and_stop(status)
 
 
+def end_job(status):
+    """Leave main() as a script ends, so the interpreter's exit runs the
+    atexit handlers (leave() last: it reports status and never returns),
+    without sys.exit()'s exception unwinding through this module and its
+    SystemExit handling, which cost a fork more than the handlers
+    themselves. If the code removed every handler (atexit._clear()), exit
+    with the status as before."""
+    global _exit_status
+    _exit_status = status
+    if atexit._ncallbacks() == 0:
+        sys.exit(status)
+
+
 def main():
     bound = run_prelude()
     if os.environ.get("FORKBOX_TEST_SNAPSHOT_RNG") == "1":
@@ -276,22 +291,24 @@ def main():
         if "numpy" in sys.modules:
             sys.modules["numpy"].random.seed(0)
     atexit.register(leave)
-    # Everything imported so far lives as long as the VM: the collector
-    # never needs to scan it again, so a fork's collections touch (and
-    # copy) only the user code's objects.
+    # Work every job needs, done once here instead of in every fork: the
+    # code's stdio on the output pipes and the module it runs in.
+    redirect_stdio()
+    scope = fresh_main(bound)
+    # Everything made so far lives as long as the VM: the collector never
+    # needs to scan it again, so a fork's collections touch (and copy) only
+    # the user code's objects.
     gc.collect()
     gc.freeze()
     os.write(STATUS_FD, b"ready\n")
     seed, code = read_job()
+    os.close(JOB_FD)
     reseed(seed)
-    redirect_stdio()
     try:
         os.chdir("/tmp")
     except OSError:
         pass
-    global _exit_status
-    _exit_status = run(code, bound)
-    sys.exit(_exit_status)
+    end_job(run(code, scope))
 
 
 if __name__ == "__main__":
