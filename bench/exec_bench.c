@@ -214,10 +214,12 @@ static void print_engine(struct bench *b)
 	struct fb_engine_info info;
 	fb_engine_info(b->engine, &info);
 	printf("engine memory_in_ram %d resident_kb %llu huge_kb %llu locked %d "
-	       "working_set_pages %llu prefetch %d (%s)\n",
+	       "working_set_pages %llu copy_pages %llu prefetch %d (%s)\n",
 	       info.memory_in_ram, (unsigned long long)(info.resident_bytes >> 10),
 	       (unsigned long long)(info.huge_bytes >> 10), info.locked,
-	       (unsigned long long)info.working_set_pages, info.prefetch, info.prefetch_method);
+	       (unsigned long long)info.working_set_pages,
+	       (unsigned long long)info.working_set_copy_pages, info.prefetch,
+	       info.prefetch_method);
 	if (info.pool)
 		printf("pool depth %u threads %u hits %llu misses %llu built %llu "
 		       "build_failures %llu\n",

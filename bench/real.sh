@@ -97,12 +97,23 @@ engine_rows() {
 		{ cat "$work/eb-print" >&2; die "exec-bench failed"; }
 	"$b" -n 20 --ram --pool 2 -c "$NUMPY" --expect $'1\n' "$t" >"$work/eb-numpy" ||
 		{ cat "$work/eb-numpy" >&2; die "exec-bench failed"; }
+	# Without the working set mapped ahead, KVM maps only what the guest
+	# touches: its count is the working set itself (with it, the count
+	# includes every prefetched page).
+	"$b" -n 20 --ram --pool 2 --no-prefetch -c "$PRINT" --expect $'2\n' "$t" >"$work/eb-print-np" ||
+		{ cat "$work/eb-print-np" >&2; die "exec-bench --no-prefetch failed"; }
+	"$b" -n 20 --ram --pool 2 --no-prefetch -c "$NUMPY" --expect $'1\n' "$t" >"$work/eb-numpy-np" ||
+		{ cat "$work/eb-numpy-np" >&2; die "exec-bench --no-prefetch failed"; }
 	local f
 	for f in print numpy; do
 		row "host memory per fork after $f: PSS / private (copied)" \
 			"$(field "$work/eb-$f" fork_rss_kb 5)" "$(field "$work/eb-$f" fork_rss_kb 8)" KiB "mem-$f"
-		row "guest pages touched ($f; KVM's count) / copied" \
-			"$(field "$work/eb-$f" pages_p50 2)" "$(field "$work/eb-$f" pages_p50 4)" pages "pages-$f"
+		row "guest pages touched ($f; KVM's count, no prefetch) / copied" \
+			"$(field "$work/eb-$f-np" pages_p50 2)" "$(field "$work/eb-$f-np" pages_p50 4)" pages "pages-$f"
+		row "exec $f, pooled, working set prefetched (read pages mapped, written pages copied ahead)" \
+			"$(field "$work/eb-$f" exec_ms 2)" "$(field "$work/eb-$f" exec_ms 4)" ms "exec-prefetch-$f"
+		row "exec $f, pooled, no prefetch" \
+			"$(field "$work/eb-$f-np" exec_ms 2)" "$(field "$work/eb-$f-np" exec_ms 4)" ms "exec-noprefetch-$f"
 	done
 	row "host memory per idle pooled fork: PSS / private" \
 		"$(field "$work/eb-print" idle_fork_kb 2)" "$(field "$work/eb-print" idle_fork_kb 4)" KiB \

@@ -78,8 +78,7 @@ judge() { # KEY -> target text for the row
 	http-print-2)
 		local imp boot
 		imp=$(value pyimport 2) boot=$(value boot 2)
-		check "p50 <= 60 ms; <= 0.06x python3 -c 'import numpy' ($(awk -v a="$p50" -v b="$imp" 'BEGIN { printf "%.2fx", a / b }')); >= 100x faster than a boot ($(awk -v a="$p50" -v b="$boot" 'BEGIN { printf "%.0fx", b / a }'))" \
-			"$p50 <= 60 && $p50 <= 0.06 * $imp && $boot >= 100 * $p50"
+		echo "$(check "p50 <= 60 ms" "$p50 <= 60"); $(check "<= 0.06x python3 -c 'import numpy' ($(awk -v a="$p50" -v b="$imp" 'BEGIN { printf "%.2fx", a / b }'))" "$p50 <= 0.06 * $imp"); $(check ">= 100x faster than a boot ($(awk -v a="$p50" -v b="$boot" 'BEGIN { printf "%.0fx", b / a }'))" "$boot >= 100 * $p50")"
 		;;
 	pages-print) check "<= 4 MiB touched (1024 pages), <= 512 KiB copied (128)" "$p50 <= 1024 && $p99 <= 128" ;;
 	esac

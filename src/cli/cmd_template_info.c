@@ -98,13 +98,15 @@ static void print_summary(const struct fb_template *t)
 	printf("non-zero pages:   %llu of %llu (%.1f MiB)\n", (unsigned long long)nonzero,
 	       (unsigned long long)(fb_template_mem_size(t) / FB_TEMPLATE_PAGE_SIZE),
 	       nonzero * (double)FB_TEMPLATE_PAGE_SIZE / (1 << 20));
-	struct fb_working_set wset = {fb_template_wset(t),
+	struct fb_working_set wset = {fb_template_wset(t), fb_template_wcopy(t),
 				      fb_template_mem_size(t) / FB_TEMPLATE_PAGE_SIZE};
 	uint64_t ws = wset.bits ? fb_working_set_count(&wset) : 0;
+	uint64_t wc = fb_working_set_count_copy(&wset);
 	if (wset.bits)
-		printf(
-		    "working set:      %llu pages (%.1f MiB), mapped into forks before they run\n",
-		    (unsigned long long)ws, ws * (double)FB_TEMPLATE_PAGE_SIZE / (1 << 20));
+		printf("working set:      %llu pages read (%.1f MiB) mapped and %llu written "
+		       "(%.1f MiB) copied into forks before they run\n",
+		       (unsigned long long)ws, ws * (double)FB_TEMPLATE_PAGE_SIZE / (1 << 20),
+		       (unsigned long long)wc, wc * (double)FB_TEMPLATE_PAGE_SIZE / (1 << 20));
 	else
 		printf("working set:      none recorded\n");
 	printf("vCPUs:            %u\n", fb_template_nr_vcpus(t));
@@ -378,9 +380,10 @@ const struct fb_command fb_cmd_template = {
 	    "    the Debian mirror needed). --if-stale builds only templates that are\n"
 	    "    missing, stale or for another CPU. After the snapshot it records the\n"
 	    "    working set: the recipe's typical requests (working_set) run in forks\n"
-	    "    of the new template, and the guest pages they used are stored in it;\n"
-	    "    forks map them before they run (template.prefetch); --no-working-set\n"
-	    "    skips this. -o FILE writes one template to FILE\n"
+	    "    of the new template, and the guest pages they read and wrote are\n"
+	    "    stored in it; forks map the first and copy the second before they run\n"
+	    "    (template.prefetch); --no-working-set skips this. -o FILE writes one\n"
+	    "    template to FILE\n"
 	    "    instead of the store; --kernel and --initramfs then replace the guest\n"
 	    "    image (experts, tests).\n"
 	    "\n"

@@ -27,8 +27,14 @@ void fb_run_stats_print(FILE *f, const struct fb_exec_stats *st)
 	fprintf(f, ", in the VMM %.3f ms (%llu exits to user space)\n", st->vmm_ms,
 		(unsigned long long)st->vmm_exits);
 	if (st->pages_guest >= 0)
-		fprintf(f, "  guest pages touched (mapped by KVM): %lld (%llu KiB)\n",
+		fprintf(f, "  guest pages mapped by KVM: %lld (%llu KiB)\n",
 			(long long)st->pages_guest, KIB(st->pages_guest));
+	if (st->pages_prefetched)
+		fprintf(f,
+			"  working set prefetched before the run: %llu pages (%llu KiB), %llu of "
+			"them copied ahead\n",
+			(unsigned long long)st->pages_prefetched, KIB(st->pages_prefetched),
+			(unsigned long long)st->pages_copied_ahead);
 	fprintf(f,
 		"  host mapping of guest memory: %llu template pages shared (%llu KiB, "
 		"fault-around included), %llu copied (%llu KiB)\n",
@@ -56,6 +62,12 @@ json_t *fb_run_stats_json(const struct fb_exec_stats *st)
 		      st->teardown_ms, "guest_ms", st->guest_ms, "vmm_ms", st->vmm_ms, "vmm_exits",
 		      (json_int_t)st->vmm_exits, "pages_shared", (json_int_t)st->pages_shared,
 		      "pages_copied", (json_int_t)st->pages_copied);
+	if (o) {
+		json_object_set_new(o, "pages_prefetched",
+				    json_integer((json_int_t)st->pages_prefetched));
+		json_object_set_new(o, "pages_copied_ahead",
+				    json_integer((json_int_t)st->pages_copied_ahead));
+	}
 	if (!o)
 		return NULL;
 	json_object_set_new(o, "halted_ms",

@@ -37,8 +37,11 @@ static json_t *template_json(const struct fb_engine_info *info)
 	    "in_ram", info->memory_in_ram, "resident_mb", MB(info->resident_bytes), "locked",
 	    info->locked, "huge_pages_mb", MB(info->huge_bytes), "working_set_pages",
 	    (json_int_t)info->working_set_pages, "prefetch", info->prefetch);
-	if (t)
+	if (t) {
+		json_object_set_new(t, "working_set_copy_pages",
+				    json_integer((json_int_t)info->working_set_copy_pages));
 		json_object_set_new(t, "vm_pool", pool_json(info));
+	}
 	return t;
 }
 

@@ -47,7 +47,10 @@ static int open_template(struct fb_engine *e, const struct fb_engine_options *op
 	if (load_memory(e, opts) < 0)
 		return fb_error_prefix("template %s", opts->template_path);
 	e->wset.bits = fb_template_wset(e->template);
+	e->wset.copy_bits = e->wset.bits ? fb_template_wcopy(e->template) : NULL;
 	e->wset.pages = fb_template_mem_size(e->template) / 4096;
+	e->wset_read_pages = fb_working_set_count(&e->wset);
+	e->wset_copy_pages = fb_working_set_count_copy(&e->wset);
 	e->prefetch = opts->prefetch && e->wset.bits;
 	e->kvm_stats = fb_kvm_stats_supported(e->kvm.fd);
 	return 0;
@@ -65,6 +68,7 @@ struct fb_engine *fb_engine_open(const struct fb_engine_options *opts)
 	    opts->default_output_limit ? opts->default_output_limit : DEFAULT_OUTPUT_LIMIT;
 	e->serial_log_fd = opts->serial_log_fd;
 	e->kvm.fd = -1;
+	e->record_uffd = -1;
 	atomic_init(&e->prefetch_method, FB_PREFETCH_UNKNOWN);
 	/* Refuse up front, with the reason and the way out, rather than fail
 	 * on every request on a host whose KVM cannot run the guest kernel. */
@@ -104,6 +108,8 @@ static struct fb_vm *build_vm(void *ctx)
 
 	if (!vm)
 		return NULL;
+	if (e->recording)
+		fb_engine_record_begin(e, vm);
 	if ((e->prefetch && fb_working_set_prefetch(vm, &e->wset, &e->prefetch_method) < 0) ||
 	    fb_vm_prepare(vm) < 0) {
 		fb_vm_destroy(vm);
@@ -165,8 +171,8 @@ void fb_engine_info(struct fb_engine *engine, struct fb_engine_info *info)
 		info->huge_bytes = ri.huge_bytes;
 		info->locked = ri.locked;
 	}
-	if (engine->wset.bits)
-		info->working_set_pages = fb_working_set_count(&engine->wset);
+	info->working_set_pages = engine->wset_read_pages;
+	info->working_set_copy_pages = engine->wset_copy_pages;
 	info->prefetch = engine->prefetch;
 	info->prefetch_method = fb_prefetch_method_name(atomic_load(&engine->prefetch_method));
 	info->pool = fb_engine_pool_counts(engine, &info->pool_counts);

@@ -67,10 +67,13 @@ struct fb_exec_stats {
 	/* Host mapping of guest memory (/proc/self/pagemap): */
 	uint64_t pages_shared; /* template pages mapped unchanged (host fault-around included) */
 	uint64_t pages_copied; /* private copies: pages the guest wrote */
+	/* Of those, mapped before the run by the working-set prefetch (0
+	 * without): pages read, and pages copied ahead (counted in copied). */
+	uint64_t pages_prefetched, pages_copied_ahead;
 	/* KVM's binary statistics (KVM_GET_STATS_FD), when the kernel has them: */
 	bool kvm_stats;
 	char kvm_stats_note[160]; /* why there are none */
-	int64_t pages_guest;	  /* pages KVM mapped for the guest: the pages it touched; -1 */
+	int64_t pages_guest;	  /* pages KVM mapped for the guest (prefetched included); -1 */
 	unsigned ncounters;	  /* exits by reason, faults, ... (name, value) */
 	struct {
 		char name[32];
@@ -132,14 +135,18 @@ void fb_engine_finish(struct fb_engine *engine, struct fb_execution *exec,
 		      struct fb_exec_stats *stats);
 
 /* The working set of the template: runs each of codes[0..n) (each must
- * exit 0) in its own VM and sets bit i of bits (1 bit per 4 KiB guest page,
- * LSB first; guest memory / 4 KiB bits, zeroed by the caller) for every
- * template page the VM's memory mapping held afterwards without having
- * written it. Host read faults map neighbouring pages too (fault-around),
- * so this is a superset of the pages the guest read. For template builds
- * (engine opened without prefetch). 0 or -1 + fb_error_last(). */
+ * exit 0) in its own VM and sets bit i of read_bits (1 bit per 4 KiB guest
+ * page, LSB first; guest memory / 4 KiB bits, zeroed by the caller) for
+ * every template page the VM's memory mapping held afterwards without
+ * having written it, and of write_bits for every page it copied (wrote).
+ * Host read faults would map neighbouring pages too (fault-around): the
+ * forks run without it where the kernel allows (guest_pages.h); where it
+ * does not, read_bits also holds neighbours of the pages read, and note
+ * (note_cap bytes, "" otherwise) says why. For template builds (engine
+ * opened without prefetch, no pool). 0 or -1 + fb_error_last(). */
 int fb_engine_record_working_set(struct fb_engine *engine, const char *const *codes, size_t n,
-				 uint8_t *bits);
+				 uint8_t *read_bits, uint8_t *write_bits, char *note,
+				 size_t note_cap);
 
 /* The pool's counters (cumulative since it started). */
 struct fb_engine_pool_counts {
@@ -166,8 +173,9 @@ struct fb_engine_info {
 	uint64_t resident_bytes; /* template memory in RAM now (memory_in_ram) */
 	uint64_t huge_bytes;	 /* of it in huge pages */
 	bool locked;
-	uint64_t working_set_pages; /* recorded in the template (0: none) */
-	bool prefetch;		    /* and mapped into each VM before it runs */
+	uint64_t working_set_pages;	 /* read, recorded in the template (0: none) */
+	uint64_t working_set_copy_pages; /* written, recorded in it (0: none) */
+	bool prefetch; /* both mapped into each VM before it runs (written: copied) */
 	const char *prefetch_method;
 	bool pool; /* this process runs a pool: pool_counts */
 	struct fb_engine_pool_counts pool_counts;

@@ -18,14 +18,20 @@
 struct fb_engine {
 	struct fb_kvm kvm;
 	struct fb_template *template;
-	struct fb_template_ram *ram; /* NULL: forks map the template file */
-	struct fb_working_set wset;  /* bits NULL: the template has none */
+	struct fb_template_ram *ram;		   /* NULL: forks map the template file */
+	struct fb_working_set wset;		   /* bits NULL: the template has none */
+	uint64_t wset_read_pages, wset_copy_pages; /* bits set in each map */
 	bool prefetch;
 	_Atomic int prefetch_method; /* enum fb_prefetch_method */
 	bool kvm_stats;		     /* KVM_CAP_BINARY_STATS_FD */
 	size_t default_output_limit;
 	int serial_log_fd;
 	struct fb_vm_pool *pool; /* NULL: every execution forks its VM */
+	/* Recording a working set (engine_wset.c): the VM just built has no
+	 * fault-around while record_uffd (-1: none) is open. */
+	bool recording;
+	int record_uffd;
+	char record_note[160]; /* why fault-around could not be avoided */
 };
 
 struct fb_execution {
@@ -36,6 +42,9 @@ struct fb_execution {
 
 /* Stops the vCPU and reads everything fb_exec_stats holds but teardown. */
 void fb_engine_read_stats(struct fb_engine *e, struct fb_execution *x, struct fb_exec_stats *st);
+
+/* While recording: takes fault-around off vm's memory, before it runs. */
+void fb_engine_record_begin(struct fb_engine *e, struct fb_vm *vm);
 
 /* Lets the VM go: retired to the pool, or destroyed here; returns the time
  * destroying took, or -1 when a pool thread does it. */

@@ -100,6 +100,10 @@ void fb_engine_read_stats(struct fb_engine *e, struct fb_execution *x, struct fb
 	st->guest_ms =
 	    st->halted_ms >= 0 && st->halted_ms <= run_ms ? run_ms - st->halted_ms : run_ms;
 	struct fb_guest_page_counts pc;
+	if (e->prefetch) {
+		st->pages_prefetched = e->wset_read_pages + e->wset_copy_pages;
+		st->pages_copied_ahead = e->wset_copy_pages;
+	}
 	if (fb_guest_pages_count(x->vm->mem.host, x->vm->mem.size, &pc) == 0) {
 		st->pages_shared = pc.shared;
 		st->pages_copied = pc.copied;

@@ -7,10 +7,17 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/userfaultfd.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <sys/ioctl.h>
 #include <sys/prctl.h>
+#include <sys/syscall.h>
 #include <unistd.h>
+
+#ifndef UFFD_USER_MODE_ONLY
+#define UFFD_USER_MODE_ONLY 1
+#endif
 
 #define PM_PRESENT (1ull << 63)
 #define PM_FILE	   (1ull << 61)
@@ -109,14 +116,42 @@ int fb_guest_pages_count(const void *mem, uint64_t size, struct fb_guest_page_co
 	return scan(mem, size, count_page, counts);
 }
 
+int fb_guest_pages_no_fault_around(void *mem, uint64_t size)
+{
+	int fd = (int)syscall(SYS_userfaultfd, O_CLOEXEC | O_NONBLOCK | UFFD_USER_MODE_ONLY);
+	if (fd < 0)
+		return fb_error_errno("userfaultfd");
+	struct uffdio_api api = {.api = UFFD_API};
+	struct uffdio_register reg = {.range = {.start = (uintptr_t)mem, .len = size},
+				      .mode = UFFDIO_REGISTER_MODE_WP};
+	const char *what = "UFFDIO_API";
+	int rc = ioctl(fd, UFFDIO_API, &api);
+	if (rc == 0) {
+		what = "UFFDIO_REGISTER (write-protect mode) of guest memory";
+		rc = ioctl(fd, UFFDIO_REGISTER, &reg);
+	}
+	if (rc < 0) {
+		fb_error_errno("%s", what);
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+struct mark_ctx {
+	uint8_t *shared, *copied;
+};
+
 static void mark_page(void *ctx, uint64_t index, uint64_t entry)
 {
-	uint8_t *bits = ctx;
-	if (entry & PM_FILE)
+	struct mark_ctx *m = ctx;
+	uint8_t *bits = entry & PM_FILE ? m->shared : m->copied;
+	if (bits)
 		bits[index / 8] |= (uint8_t)(1u << (index % 8));
 }
 
-int fb_guest_pages_mark_shared(const void *mem, uint64_t size, uint8_t *bits)
+int fb_guest_pages_mark(const void *mem, uint64_t size, uint8_t *shared, uint8_t *copied)
 {
-	return scan(mem, size, mark_page, bits);
+	struct mark_ctx m = {shared, copied};
+	return scan(mem, size, mark_page, &m);
 }

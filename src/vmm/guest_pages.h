@@ -20,10 +20,22 @@ struct fb_guest_page_counts {
 /* Counts over [mem, mem+size) (page-aligned). 0 or -1 + fb_error_last(). */
 int fb_guest_pages_count(const void *mem, uint64_t size, struct fb_guest_page_counts *counts);
 
-/* Sets bit i of bits (1 bit per page, LSB first) for every page i of
- * [mem, mem+size) that is mapped and still the template's (read, never
- * written); other bits are left as they are. 0 or -1. */
-int fb_guest_pages_mark_shared(const void *mem, uint64_t size, uint8_t *bits);
+/* For every page i of [mem, mem+size) that is mapped, sets bit i (1 bit
+ * per page, LSB first) of shared if it is still the template's (read,
+ * never written), else of copied (written: a private copy); a NULL map is
+ * skipped; other bits are left as they are. 0 or -1. */
+int fb_guest_pages_mark(const void *mem, uint64_t size, uint8_t *shared, uint8_t *copied);
+
+/* Host read faults on a template mapping also map up to 16 neighbouring
+ * pages (fault-around) that the guest never touched. The kernel skips
+ * fault-around in a range registered with a userfaultfd in write-protect
+ * mode; with no page write-protected no fault ever reaches it, so nothing
+ * has to serve it, and user-mode-only faults need no privilege. With it,
+ * the host mapping holds exactly the pages touched. Returns the
+ * userfaultfd (the registration lasts until it is closed), or -1 +
+ * fb_error_last() where the kernel lacks it (before Linux 5.19 for a
+ * memfd) or forbids it (vm.unprivileged_userfaultfd, seccomp). */
+int fb_guest_pages_no_fault_around(void *mem, uint64_t size);
 
 /* Opens /proc/self/pagemap for this process now (counting opens it on
  * first use otherwise): for a process about to forbid itself open(), such

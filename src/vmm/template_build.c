@@ -171,7 +171,8 @@ static int capture(struct build_ctx *c, struct captured *cap)
 	return 0;
 }
 
-static int write_template(struct build_ctx *c, struct captured *cap, const uint8_t *wset)
+static int write_template(struct build_ctx *c, struct captured *cap, const uint8_t *wset,
+			  const uint8_t *wcopy)
 {
 	struct fb_vm *vm = c->vm;
 	const struct fb_template_blob devices[] = {
@@ -195,7 +196,8 @@ static int write_template(struct build_ctx *c, struct captured *cap, const uint8
 					  .nr_meta = nr_meta,
 					  .mem = vm->mem.host,
 					  .mem_size = vm->mem.size,
-					  .wset = wset};
+					  .wset = wset,
+					  .wcopy = wcopy};
 	progress(c, "saving %llu MiB memory (%llu MiB non-zero)",
 		 (unsigned long long)(vm->mem.size >> 20),
 		 (unsigned long long)(nonzero_pages(vm->mem.host, vm->mem.size) * 4096 >> 20));
@@ -230,9 +232,9 @@ static int boot_vm(struct build_ctx *c, const struct fb_kvm *kvm, struct fb_boot
 	return fb_vm_start(c->vm);
 }
 
-/* Forks of the template just written run the typical requests; their
- * pages go into *wset (malloc'd). */
-static int record_working_set(struct build_ctx *c, uint8_t **wset)
+/* Forks of the template just written run the typical requests; the pages
+ * they read go into *wset, those they wrote into *wcopy (both malloc'd). */
+static int record_working_set(struct build_ctx *c, uint8_t **wset, uint8_t **wcopy)
 {
 	const struct fb_template_build_options *o = c->opts;
 	progress(c, "recording the working set (%zu typical requests)", o->n_working_set_codes);
@@ -240,18 +242,26 @@ static int record_working_set(struct build_ctx *c, uint8_t **wset)
 	    .template_path = o->output, .serial_log_fd = -1, .memory_in_ram = true};
 	struct fb_engine *e = fb_engine_open(&eo);
 	*wset = calloc(1, (size_t)(o->mem_size / 4096 + 7) / 8);
+	*wcopy = calloc(1, (size_t)(o->mem_size / 4096 + 7) / 8);
 	int rc = -1;
-	if (e && *wset)
+	char note[160] = "";
+	if (e && *wset && *wcopy)
 		rc = fb_engine_record_working_set(e, o->working_set_codes, o->n_working_set_codes,
-						  *wset);
+						  *wset, *wcopy, note, sizeof(note));
 	else if (e)
 		fb_error("out of memory");
 	fb_engine_close(e);
+	if (rc == 0 && note[0])
+		progress(c,
+			 "working set: host fault-around left on (%s): read pages include "
+			 "their neighbours",
+			 note);
 	if (rc == 0) {
-		struct fb_working_set ws = {*wset, o->mem_size / 4096};
-		uint64_t n = fb_working_set_count(&ws);
-		progress(c, "working set: %llu pages (%llu KiB)", (unsigned long long)n,
-			 (unsigned long long)n * 4);
+		struct fb_working_set ws = {*wset, *wcopy, o->mem_size / 4096};
+		uint64_t n = fb_working_set_count(&ws), w = fb_working_set_count_copy(&ws);
+		progress(c, "working set: %llu pages read (%llu KiB), %llu written (%llu KiB)",
+			 (unsigned long long)n, (unsigned long long)n * 4, (unsigned long long)w,
+			 (unsigned long long)w * 4);
 	}
 	return rc;
 }
@@ -259,15 +269,16 @@ static int record_working_set(struct build_ctx *c, uint8_t **wset)
 /* The snapshot, then (if asked) the same with its working set. */
 static int save(struct build_ctx *c, struct captured *cap)
 {
-	if (write_template(c, cap, NULL) < 0)
+	if (write_template(c, cap, NULL, NULL) < 0)
 		return -1;
 	if (!c->opts->n_working_set_codes)
 		return 0;
-	uint8_t *wset = NULL;
-	int rc = record_working_set(c, &wset);
+	uint8_t *wset = NULL, *wcopy = NULL;
+	int rc = record_working_set(c, &wset, &wcopy);
 	if (rc == 0)
-		rc = write_template(c, cap, wset);
+		rc = write_template(c, cap, wset, wcopy);
 	free(wset);
+	free(wcopy);
 	return rc;
 }
 

@@ -16,17 +16,31 @@
 #define MADV_POPULATE_READ 22
 #endif
 
-static bool bit(const struct fb_working_set *ws, uint64_t i)
+#ifndef MADV_POPULATE_WRITE
+#define MADV_POPULATE_WRITE 23
+#endif
+
+static bool bit(const uint8_t *bits, uint64_t i)
 {
-	return ws->bits[i / 8] & (1u << (i % 8));
+	return bits[i / 8] & (1u << (i % 8));
+}
+
+static uint64_t count(const uint8_t *bits, uint64_t pages)
+{
+	uint64_t n = 0;
+	for (uint64_t i = 0; bits && i < pages; i++)
+		n += bit(bits, i);
+	return n;
 }
 
 uint64_t fb_working_set_count(const struct fb_working_set *ws)
 {
-	uint64_t n = 0;
-	for (uint64_t i = 0; i < ws->pages; i++)
-		n += bit(ws, i);
-	return n;
+	return count(ws->bits, ws->pages);
+}
+
+uint64_t fb_working_set_count_copy(const struct fb_working_set *ws)
+{
+	return count(ws->copy_bits, ws->pages);
 }
 
 /* 0 done; 1 KVM cannot do it here (try another method); -1 error. */
@@ -61,6 +75,22 @@ static void touch(struct fb_vm *vm, uint64_t gpa, uint64_t size)
 		(void)*(volatile uint8_t *)(vm->mem.host + gpa + off);
 }
 
+/* Makes the host mapping of [gpa, gpa+size) private copies (the VM has
+ * not run: nothing else writes its memory now). */
+static int copy_ahead(struct fb_vm *vm, uint64_t gpa, uint64_t size)
+{
+	if (madvise(vm->mem.host + gpa, size, MADV_POPULATE_WRITE) == 0)
+		return 0;
+	if (errno != EINVAL)
+		return fb_error_errno("madvise(MADV_POPULATE_WRITE) at 0x%llx",
+				      (unsigned long long)gpa);
+	for (uint64_t off = 0; off < size; off += FB_GUEST_PAGE_SIZE) {
+		volatile uint8_t *p = vm->mem.host + gpa + off;
+		*p = *p;
+	}
+	return 0;
+}
+
 static int prefetch_range(struct fb_vm *vm, uint64_t gpa, uint64_t size, _Atomic int *method)
 {
 	int m = atomic_load(method);
@@ -88,23 +118,34 @@ static int prefetch_range(struct fb_vm *vm, uint64_t gpa, uint64_t size, _Atomic
 	}
 }
 
+/* Each run of set bits in bits: copied ahead first if copy, then mapped. */
+static int prefetch_map(struct fb_vm *vm, const uint8_t *bits, uint64_t pages, bool copy,
+			_Atomic int *method)
+{
+	for (uint64_t i = 0; i < pages;) {
+		if (!bit(bits, i)) {
+			i++;
+			continue;
+		}
+		uint64_t start = i;
+		while (i < pages && bit(bits, i))
+			i++;
+		uint64_t gpa = start * FB_GUEST_PAGE_SIZE, size = (i - start) * FB_GUEST_PAGE_SIZE;
+		if ((copy && copy_ahead(vm, gpa, size) < 0) ||
+		    prefetch_range(vm, gpa, size, method) < 0)
+			return -1;
+	}
+	return 0;
+}
+
 int fb_working_set_prefetch(struct fb_vm *vm, const struct fb_working_set *ws, _Atomic int *method)
 {
 	uint64_t pages = ws->pages < vm->mem.size / FB_GUEST_PAGE_SIZE
 			     ? ws->pages
 			     : vm->mem.size / FB_GUEST_PAGE_SIZE;
-	for (uint64_t i = 0; i < pages;) {
-		if (!bit(ws, i)) {
-			i++;
-			continue;
-		}
-		uint64_t start = i;
-		while (i < pages && bit(ws, i))
-			i++;
-		if (prefetch_range(vm, start * FB_GUEST_PAGE_SIZE, (i - start) * FB_GUEST_PAGE_SIZE,
-				   method) < 0)
-			return fb_error_prefix("prefetch the working set");
-	}
+	if (prefetch_map(vm, ws->bits, pages, false, method) < 0 ||
+	    (ws->copy_bits && prefetch_map(vm, ws->copy_bits, pages, true, method) < 0))
+		return fb_error_prefix("prefetch the working set");
 	return 0;
 }
 

@@ -145,11 +145,11 @@ static int build_sections(struct layout *l, const struct fb_template_parts *p)
 		if (add_section(l, name, copy_bytes(d->data, d->size), d->size) < 0)
 			return -1;
 	}
-	if (p->wset) {
-		len = (size_t)(p->mem_size / FB_TEMPLATE_PAGE_SIZE + 7) / 8;
-		if (add_section(l, "wset", copy_bytes(p->wset, len), len) < 0)
-			return -1;
-	}
+	len = (size_t)(p->mem_size / FB_TEMPLATE_PAGE_SIZE + 7) / 8;
+	if (p->wset && add_section(l, "wset", copy_bytes(p->wset, len), len) < 0)
+		return -1;
+	if (p->wcopy && add_section(l, "wcopy", copy_bytes(p->wcopy, len), len) < 0)
+		return -1;
 	data = meta_text(p, &len);
 	return add_serialized(l, "meta", data, &len);
 }

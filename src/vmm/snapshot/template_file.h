@@ -55,9 +55,11 @@ struct fb_template_parts {
 	unsigned nr_meta;
 	const void *mem;   /* guest physical 0..mem_size */
 	uint64_t mem_size; /* multiple of 4 KiB */
-	/* Optional working set (section "wset"): 1 bit per 4 KiB page of
-	 * memory, LSB first, mem_size / 4 KiB bits; NULL for none. */
+	/* Optional working set (section "wset": pages read; "wcopy": pages
+	 * written): 1 bit per 4 KiB page of memory, LSB first, mem_size /
+	 * 4 KiB bits; NULL for none. */
 	const uint8_t *wset;
+	const uint8_t *wcopy;
 };
 
 /* Called now and then while memory is written (done <= total bytes). */
@@ -117,6 +119,9 @@ const char *fb_template_runtime(const struct fb_template *t);
 /* The recorded working set: bitmap of mem_size / 4 KiB bits, or NULL if
  * the template has none. */
 const uint8_t *fb_template_wset(const struct fb_template *t);
+/* The pages of the working set that requests write (copied into each fork
+ * ahead), the same way, or NULL. */
+const uint8_t *fb_template_wcopy(const struct fb_template *t);
 
 /* Sections, for `forkbox template inspect`. */
 struct fb_template_section_info {

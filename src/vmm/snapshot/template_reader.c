@@ -38,7 +38,7 @@ struct fb_template {
 	int have_vm;
 	unsigned nr_devices;
 	struct device devices[FB_TEMPLATE_MAX_DEVICES];
-	const uint8_t *wset; /* inside state, or NULL */
+	const uint8_t *wset, *wcopy; /* inside state, or NULL */
 	unsigned nr_meta;
 	char *meta_text;
 	const char *meta_key[MAX_META], *meta_value[MAX_META];
@@ -237,11 +237,11 @@ static int parse_section(struct fb_template *t, unsigned i)
 	}
 	if (!strcmp(name, "meta"))
 		return parse_meta(t, data, size);
-	if (!strcmp(name, "wset")) {
+	if (!strcmp(name, "wset") || !strcmp(name, "wcopy")) {
 		if (size != (t->mem_size / FB_TEMPLATE_PAGE_SIZE + 7) / 8)
 			return fb_error("working set of %zu bytes for %llu pages", size,
 					(unsigned long long)(t->mem_size / FB_TEMPLATE_PAGE_SIZE));
-		t->wset = data;
+		*(name[1] == 's' ? &t->wset : &t->wcopy) = data;
 		return 0;
 	}
 	if (!strncmp(name, "vcpu", 4))
@@ -411,6 +411,11 @@ uint64_t fb_template_file_size(const struct fb_template *t)
 const uint8_t *fb_template_wset(const struct fb_template *t)
 {
 	return t->wset;
+}
+
+const uint8_t *fb_template_wcopy(const struct fb_template *t)
+{
+	return t->wcopy;
 }
 
 const struct kvm_cpuid2 *fb_template_cpuid(const struct fb_template *t)
