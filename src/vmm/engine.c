@@ -91,6 +91,8 @@ void fb_engine_close(struct fb_engine *engine)
 	if (!engine)
 		return;
 	fb_engine_pool_stop(engine);
+	if (engine->record_uffd >= 0)
+		close(engine->record_uffd);
 	fb_template_ram_close(engine->ram);
 	if (engine->template)
 		fb_template_close(engine->template);
