@@ -269,19 +269,6 @@ def leave():
     report_and_stop(status)
 
 
-def end_job(status):
-    """Leave main() as a script ends, so the interpreter's exit runs the
-    atexit handlers (leave() last: it reports status and never returns),
-    without sys.exit()'s exception unwinding through this module and its
-    SystemExit handling, which cost a fork more than the handlers
-    themselves. If the code removed every handler (atexit._clear()), exit
-    with the status as before."""
-    global _exit_status
-    _exit_status = status
-    if atexit._ncallbacks() == 0:
-        sys.exit(status)
-
-
 def main():
     bound = run_prelude()
     if os.environ.get("FORKBOX_TEST_SNAPSHOT_RNG") == "1":
@@ -308,7 +295,9 @@ def main():
         os.chdir("/tmp")
     except OSError:
         pass
-    end_job(run(code, scope))
+    global _exit_status
+    _exit_status = run(code, scope)
+    sys.exit(_exit_status)
 
 
 if __name__ == "__main__":
