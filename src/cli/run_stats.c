@@ -56,18 +56,13 @@ static json_t *counters_json(const struct fb_exec_stats *st)
 
 json_t *fb_run_stats_json(const struct fb_exec_stats *st)
 {
-	json_t *o =
-	    json_pack("{s:b, s:f, s:f, s:f, s:f, s:f, s:I, s:I, s:I}", "pooled", st->pooled,
-		      "spawn_ms", st->spawn_ms, "exec_ms", st->exec_ms, "teardown_ms",
-		      st->teardown_ms, "guest_ms", st->guest_ms, "vmm_ms", st->vmm_ms, "vmm_exits",
-		      (json_int_t)st->vmm_exits, "pages_shared", (json_int_t)st->pages_shared,
-		      "pages_copied", (json_int_t)st->pages_copied);
-	if (o) {
-		json_object_set_new(o, "pages_prefetched",
-				    json_integer((json_int_t)st->pages_prefetched));
-		json_object_set_new(o, "pages_copied_ahead",
-				    json_integer((json_int_t)st->pages_copied_ahead));
-	}
+	json_t *o = json_pack(
+	    "{s:b, s:f, s:f, s:f, s:f, s:f, s:I, s:I, s:I, s:I, s:I}", "pooled", st->pooled,
+	    "spawn_ms", st->spawn_ms, "exec_ms", st->exec_ms, "teardown_ms", st->teardown_ms,
+	    "guest_ms", st->guest_ms, "vmm_ms", st->vmm_ms, "vmm_exits", (json_int_t)st->vmm_exits,
+	    "pages_shared", (json_int_t)st->pages_shared, "pages_copied",
+	    (json_int_t)st->pages_copied, "pages_prefetched", (json_int_t)st->pages_prefetched,
+	    "pages_copied_ahead", (json_int_t)st->pages_copied_ahead);
 	if (!o)
 		return NULL;
 	json_object_set_new(o, "halted_ms",

@@ -32,16 +32,14 @@ static json_t *pool_json(const struct fb_engine_info *info)
 static json_t *template_json(const struct fb_engine_info *info)
 {
 	json_t *t = json_pack(
-	    "{s:b, s:I, s:s, s:b, s:I, s:b, s:I, s:I, s:b}", "ready", info->ready, "memory_mb",
+	    "{s:b, s:I, s:s, s:b, s:I, s:b, s:I, s:I, s:I, s:b}", "ready", info->ready, "memory_mb",
 	    MB(info->guest_memory_bytes), "path", info->template_path ? info->template_path : "",
 	    "in_ram", info->memory_in_ram, "resident_mb", MB(info->resident_bytes), "locked",
 	    info->locked, "huge_pages_mb", MB(info->huge_bytes), "working_set_pages",
-	    (json_int_t)info->working_set_pages, "prefetch", info->prefetch);
-	if (t) {
-		json_object_set_new(t, "working_set_copy_pages",
-				    json_integer((json_int_t)info->working_set_copy_pages));
+	    (json_int_t)info->working_set_pages, "working_set_copy_pages",
+	    (json_int_t)info->working_set_copy_pages, "prefetch", info->prefetch);
+	if (t)
 		json_object_set_new(t, "vm_pool", pool_json(info));
-	}
 	return t;
 }
 

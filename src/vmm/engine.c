@@ -91,8 +91,7 @@ void fb_engine_close(struct fb_engine *engine)
 	if (!engine)
 		return;
 	fb_engine_pool_stop(engine);
-	if (engine->record_uffd >= 0)
-		close(engine->record_uffd);
+	fb_engine_record_end(engine);
 	fb_template_ram_close(engine->ram);
 	if (engine->template)
 		fb_template_close(engine->template);

@@ -43,8 +43,10 @@ struct fb_execution {
 /* Stops the vCPU and reads everything fb_exec_stats holds but teardown. */
 void fb_engine_read_stats(struct fb_engine *e, struct fb_execution *x, struct fb_exec_stats *st);
 
-/* While recording: takes fault-around off vm's memory, before it runs. */
+/* While recording: takes fault-around off vm's memory, before it runs;
+ * record_end gives it back (closes record_uffd, if open). */
 void fb_engine_record_begin(struct fb_engine *e, struct fb_vm *vm);
+void fb_engine_record_end(struct fb_engine *e);
 
 /* Lets the VM go: retired to the pool, or destroyed here; returns the time
  * destroying took, or -1 when a pool thread does it. */

@@ -16,10 +16,16 @@
 
 #define RECORD_TIMEOUT_S 120
 
-void fb_engine_record_begin(struct fb_engine *e, struct fb_vm *vm)
+void fb_engine_record_end(struct fb_engine *e)
 {
 	if (e->record_uffd >= 0)
 		close(e->record_uffd);
+	e->record_uffd = -1;
+}
+
+void fb_engine_record_begin(struct fb_engine *e, struct fb_vm *vm)
+{
+	fb_engine_record_end(e);
 	e->record_uffd = fb_guest_pages_no_fault_around(vm->mem.host, vm->mem.size);
 	if (e->record_uffd < 0 && !e->record_note[0])
 		snprintf(e->record_note, sizeof(e->record_note), "%.159s", fb_error_last());
@@ -42,9 +48,7 @@ static int record_one(struct fb_engine *e, const char *code, uint8_t *read_bits,
 		fb_vm_wait(x->vm, -1);
 		rc = fb_guest_pages_mark(x->vm->mem.host, x->vm->mem.size, read_bits, write_bits);
 	}
-	if (e->record_uffd >= 0)
-		close(e->record_uffd);
-	e->record_uffd = -1;
+	fb_engine_record_end(e);
 	fb_engine_finish(e, x, NULL);
 	return rc;
 }
@@ -64,7 +68,7 @@ int fb_engine_record_working_set(struct fb_engine *engine, const char *const *co
 	snprintf(note, note_cap, "%s", engine->record_note);
 	if (rc < 0)
 		return fb_error_prefix("record the working set");
-	size_t len = (fb_template_mem_size(engine->template) / FB_GUEST_PAGE_SIZE + 7) / 8;
+	size_t len = (size_t)(engine->wset.pages + 7) / 8;
 	for (size_t i = 0; write_bits && i < len; i++)
 		read_bits[i] &= (uint8_t)~write_bits[i];
 	return 0;
